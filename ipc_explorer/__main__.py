@@ -1,0 +1,3 @@
+from ipc_explorer.cli import main
+
+raise SystemExit(main())

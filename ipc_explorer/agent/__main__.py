@@ -1,0 +1,60 @@
+"""Entry point of a child: ``python -m ipc_explorer.agent --role sender|receiver ...``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from ipc_explorer.agent.runtime import StopRequested, die_with_parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ipc_explorer.agent")
+    parser.add_argument("--role", choices=["sender", "receiver"], required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
+    parser.add_argument("--telemetry-fd", type=int, required=True)
+    parser.add_argument("--config", required=True, help="JSON: plan, format, pattern, size...")
+    args = parser.parse_args(argv)
+    die_with_parent(args.parent_pid)
+
+    from ipc_explorer.agent.receiver import Receiver
+    from ipc_explorer.agent.sender import Sender
+    from ipc_explorer.transports import TransportError
+
+    runtime = (Sender if args.role == "sender" else Receiver)(args)
+    runtime.install_signals()
+    code = 0
+    try:
+        runtime.start_control_thread()
+        runtime.start_status_thread()
+        runtime.run()
+    except StopRequested:
+        pass
+    except TransportError as exc:
+        runtime.in_loop = False
+        reason = getattr(exc, "reason", "error")
+        runtime.state = "error"
+        runtime.event("error", str(exc), reason=reason)
+        code = 3
+    except Exception as exc:  # report, never die silently
+        runtime.in_loop = False
+        runtime.state = "error"
+        runtime.event("error", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        code = 4
+    finally:
+        runtime.in_loop = False
+        try:
+            if runtime.state not in ("error", "done"):
+                runtime.state = "stopped"
+            runtime.write_record()
+        except Exception:
+            pass
+        runtime.cleanup()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

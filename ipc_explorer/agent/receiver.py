@@ -1,0 +1,168 @@
+"""The receiver: takes each message off the channel, verifies it (checksum, decodable,
+sequence) and times it; in ping-pong it echoes the message back on the channel's other way."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from zlib import crc32
+
+from ipc_explorer.agent.runtime import ChildRuntime
+from ipc_explorer.codecs import DecodeError, get_codec
+from ipc_explorer.transports import ChannelClosed
+
+monotonic_ns = time.monotonic_ns
+
+#: Gaps larger than this are counted as lost at once instead of tracked seq by seq.
+MAX_TRACKED_MISSING = 1 << 20
+
+
+class SequenceTracker:
+    """Tells loss, duplication and reordering apart in bounded memory.
+
+    ``next`` is one past the highest sequence seen; a number below it is either a late arrival
+    of a missing one (reordered) or a second copy (duplicated).
+    """
+
+    __slots__ = ("next", "missing", "unique", "duplicated", "reordered", "untracked")
+
+    def __init__(self) -> None:
+        self.next = 0
+        self.missing: set[int] = set()
+        self.unique = 0
+        self.duplicated = 0
+        self.reordered = 0
+        self.untracked = 0
+
+    def see(self, seq: int) -> None:
+        if seq == self.next:
+            self.next = seq + 1
+            self.unique += 1
+        elif seq > self.next:
+            gap = seq - self.next
+            if gap + len(self.missing) <= MAX_TRACKED_MISSING:
+                self.missing.update(range(self.next, seq))
+            else:
+                self.untracked += gap
+            self.next = seq + 1
+            self.unique += 1
+        elif seq in self.missing:
+            self.missing.discard(seq)
+            self.reordered += 1
+            self.unique += 1
+        else:
+            self.duplicated += 1
+
+
+class Receiver(ChildRuntime):
+    def run(self) -> None:
+        channel = self.open_channel()
+        cfg = self.config
+        decode = get_codec(cfg["format"]).decode
+        pingpong = cfg["pattern"] == "ping-pong"
+        recv = channel.recv
+        send = channel.send
+        h_lat = self.hist("one_way")
+        h_tx = self.hist("transmit")
+        h_de = self.hist("deserialize")
+        h_sync = self.hist("sync_wait")
+        tracker = self.tracker = SequenceTracker()
+        self.received = 0
+        self.payload_bytes = 0
+        self.corrupt = 0
+        recent = self.recent
+
+        self.in_loop = True
+        self.set_state("ready")
+        self.started.wait()
+        self.set_state("running")
+        received = 0
+        try:
+            while True:
+                if not self.running.is_set():
+                    self._pause()
+                    continue
+                self.op = "recv"
+                frame = recv()
+                t_recv = monotonic_ns()
+                payload = frame.payload
+                ok = crc32(payload) == frame.crc
+                error = None
+                if ok:
+                    try:
+                        decode(payload)
+                    except DecodeError as exc:
+                        ok = False
+                        error = str(exc)
+                else:
+                    error = "checksum mismatch"
+                t_done = monotonic_ns()
+                tracker.see(frame.seq)
+                if not received:
+                    self.t_first = t_recv
+                received += 1
+                self.received = received
+                self.t_last = t_done
+                self.payload_bytes += len(payload)
+                sync_ns = frame.sync_ns
+                h_lat.add(frame.ser_ns + t_done - frame.t_send)
+                h_tx.add(t_recv - frame.t_send - sync_ns)
+                h_de.add(t_done - t_recv)
+                if sync_ns:
+                    h_sync.add(sync_ns)
+                if not ok:
+                    self.corrupt += 1
+                    self.event("corrupt", f"message {frame.seq}: {error}", seq=frame.seq)
+                recent.append((frame, t_recv, t_done, error))
+                if pingpong:
+                    self.op = "send"
+                    send(frame.seq, frame.ser_ns, frame.crc, payload)
+                if t_done >= self.next_flush:
+                    self.write_record()
+        except ChannelClosed as exc:
+            self.in_loop = False
+            self.state = "peer-closed"
+            self.op = "idle"
+            self.event("peer-closed", str(exc), reason=exc.reason)
+            self.write_record()
+            # Stay until told to stop: the parent decides whether this was an error.
+            self.in_loop = True
+            while not self.stopping:
+                time.sleep(0.05)
+
+    def _pause(self) -> None:
+        self.state = "paused"
+        self.op = "paused"
+        self.write_record()
+        self.running.wait()
+        self.state = "running"
+        self.write_record(status_only=True)
+
+    def write_record(self, status_only: bool = False) -> None:
+        tracker = getattr(self, "tracker", None)
+        if tracker is not None:
+            self.counts.update(
+                received=self.received,
+                unique=tracker.unique,
+                duplicated=tracker.duplicated,
+                reordered=tracker.reordered,
+                missing=len(tracker.missing) + tracker.untracked,
+                highest=tracker.next - 1,
+                corrupt=self.corrupt,
+                payload_bytes=self.payload_bytes,
+                t_first=getattr(self, "t_first", 0),
+                t_last=getattr(self, "t_last", 0),
+            )
+        super().write_record(status_only)
+
+    def sample_from_recent(self, item: tuple) -> dict[str, Any]:
+        frame, t_recv, t_done, error = item
+        return self.sample(
+            frame,
+            side="receiver",
+            latency_ns=frame.ser_ns + t_done - frame.t_send,
+            transmit_ns=t_recv - frame.t_send - frame.sync_ns,
+            deserialize_ns=t_done - t_recv,
+            sync_ns=frame.sync_ns,
+            error=error,
+        )

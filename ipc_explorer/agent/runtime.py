@@ -1,0 +1,231 @@
+"""What both children share: parent-death handling, the control pipe, telemetry, clean exit.
+
+A child learns that its parent is gone three ways, whichever comes first: PR_SET_PDEATHSIG
+(SIGTERM when the parent dies), EOF on its control pipe (stdin), or EPIPE on telemetry. In
+every case it stops its loop, removes the channel's kernel objects by name and exits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from ipc_explorer.histogram import Histogram
+from ipc_explorer.telemetry import FLUSH_INTERVAL_NS, SAMPLE_WIRE_CAP, TelemetryWriter
+from ipc_explorer.transports import ChannelPlan, Frame, Transport, get_transport
+
+PR_SET_PDEATHSIG = 1
+
+
+class StopRequested(BaseException):
+    """Raised in the main loop by the stop signal; a BaseException so no handler swallows it."""
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGTERM when the parent dies; exit now if it already has."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        raise SystemExit(0)
+
+
+class ChildRuntime:
+    """State shared by the loop, the control thread and the status thread of one child."""
+
+    def __init__(self, args: Any):
+        self.role: str = args.role
+        self.parent_pid: int = args.parent_pid
+        self.config: dict[str, Any] = json.loads(args.config)
+        self.plan = ChannelPlan.from_json(self.config["plan"])
+        self.transport_cls = get_transport(self.plan.mechanism)
+        self.telemetry = TelemetryWriter(args.telemetry_fd)
+        cpu = (self.config.get("cpus") or {}).get(self.role)
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        self.channel: Transport | None = None
+
+        self.stopping = False
+        self.in_loop = False
+        self.finish_requested = False
+        self.started = threading.Event()
+        self.running = threading.Event()  # cleared while paused
+        self.running.set()
+        self.rate: float | None = self.config.get("rate")
+        self.injections: deque[Any] = deque()
+        self.events: deque[dict[str, Any]] = deque(maxlen=64)
+
+        self.state = "starting"
+        self.op = "setup"  # what the loop is doing now: "send", "recv", "wait(empty)"...
+        self.op_since = time.monotonic_ns()
+        self.counts: dict[str, int] = {}
+        self.hists: dict[str, Histogram] = {}
+        self.max_ns: dict[str, int] = {}
+        self.recent: deque[tuple] = deque(maxlen=8)
+        self.pinned: list[dict[str, Any]] = []  # samples that must be shipped (injected)
+        self.next_flush = 0
+        self.last_flush = 0
+        self._sent_describe = False
+
+    # -- signals and control ------------------------------------------------------------
+    def install_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.stopping = True
+        if self.in_loop:
+            self.in_loop = False
+            raise StopRequested()
+
+    def request_stop(self) -> None:
+        """From any thread: make the main thread leave its loop, even from a blocking call."""
+        self.stopping = True
+        self.started.set()
+        self.running.set()
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def start_control_thread(self) -> None:
+        threading.Thread(target=self._read_control, name="control", daemon=True).start()
+
+    def _read_control(self) -> None:
+        for line in sys.stdin:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            op = msg.get("op")
+            if op == "start":
+                self.started.set()
+            elif op == "pause":
+                self.running.clear()
+            elif op == "resume":
+                self.running.set()
+            elif op == "rate":
+                self.rate = msg.get("value")
+            elif op == "inject":
+                self.injections.append(msg.get("payload"))
+            elif op == "report":
+                self.write_record(status_only=True)
+            elif op == "stop":
+                if self.role == "sender" and self.started.is_set():
+                    self.finish_requested = True  # finish the current message, then exit
+                    self.running.set()
+                else:
+                    self.request_stop()
+        # EOF: the parent closed the control pipe or died.
+        self.request_stop()
+
+    def start_status_thread(self) -> None:
+        threading.Thread(target=self._status_loop, name="status", daemon=True).start()
+
+    def _status_loop(self) -> None:
+        """Report state while the loop is blocked (a full pipe, a paused peer)."""
+        while not self.stopping:
+            time.sleep(FLUSH_INTERVAL_NS / 1e9)
+            if time.monotonic_ns() - self.last_flush > 2 * FLUSH_INTERVAL_NS:
+                self.write_record(status_only=True)
+            if os.getppid() != self.parent_pid:
+                self.request_stop()
+                return
+
+    # -- telemetry ------------------------------------------------------------------------
+    def hist(self, name: str) -> Histogram:
+        h = self.hists.get(name)
+        if h is None:
+            h = self.hists[name] = Histogram()
+        return h
+
+    def event(self, kind: str, message: str, **extra: Any) -> None:
+        self.events.append({"kind": kind, "message": message, "t": time.monotonic_ns(), **extra})
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self.write_record(status_only=True)
+
+    def sample(self, frame: Frame, forward: bool = True, **timing: Any) -> dict[str, Any]:
+        """A message as the front end shows it: envelope, payload and exact wire bytes."""
+        assert self.channel is not None
+        wire, framing = self.channel.wire_image(frame, forward)
+        truncated = len(wire) > SAMPLE_WIRE_CAP
+        return {
+            "seq": frame.seq,
+            "t_send": frame.t_send,
+            "ser_ns": frame.ser_ns,
+            "crc": frame.crc,
+            "size": len(frame.payload),
+            "wire_size": len(wire),
+            "framing_size": len(wire) - len(frame.payload),
+            "wire": wire[:SAMPLE_WIRE_CAP],
+            "truncated": truncated,
+            "framing": [[s.start, s.end, s.path, s.label] for s in framing],
+            "forward": forward,
+            **timing,
+        }
+
+    def write_record(self, status_only: bool = False) -> None:
+        now = time.monotonic_ns()
+        record: dict[str, Any] = {
+            "side": self.role,
+            "pid": os.getpid(),
+            "t": now,
+            "state": self.state,
+            "op": self.op,
+            "op_since": self.op_since,
+            "counts": dict(self.counts),
+        }
+        if not status_only:
+            record["hist"] = {name: h.drain() for name, h in self.hists.items()}
+            record["max"] = dict(self.max_ns)
+            samples = list(self.pinned)
+            self.pinned.clear()
+            for item in list(self.recent):
+                samples.append(self.sample_from_recent(item))
+            self.recent.clear()
+            record["samples"] = samples
+        if self.channel is not None:
+            try:
+                record["sync"] = [s.report() for s in self.channel.sync_objects()]
+                record["live"] = self.channel.live_state()
+            except Exception as exc:  # a report must never kill the child
+                record["live"] = {"error": str(exc)}
+            if not self._sent_describe:
+                record["describe"] = self.channel.describe()
+                self._sent_describe = True
+        if self.events:
+            record["events"] = list(self.events)
+            self.events.clear()
+        self.telemetry.write(record)
+        self.last_flush = now
+        self.next_flush = now + FLUSH_INTERVAL_NS
+
+    def sample_from_recent(self, item: tuple) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- channel lifetime -----------------------------------------------------------------
+    def open_channel(self) -> Transport:
+        channel = self.transport_cls(self.plan, self.role)  # type: ignore[arg-type]
+        self.channel = channel
+        t0 = time.monotonic_ns()
+        channel.open()
+        self.counts["setup_ns"] = time.monotonic_ns() - t0
+        return channel
+
+    def cleanup(self) -> None:
+        """Close our end and remove every kernel object of the plan (idempotent)."""
+        self.in_loop = False
+        if self.channel is not None:
+            try:
+                self.channel.close()
+            except Exception:
+                pass
+        self.transport_cls.destroy(self.plan)

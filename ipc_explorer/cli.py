@@ -1,0 +1,228 @@
+"""Command line: ``ipc-explorer`` (the app), ``run``, ``bench``.
+
+Errors a user can cause are printed as one line and exit with 2 (bad usage) or 1 (a run that
+failed its integrity checks); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ipc_explorer import __version__
+from ipc_explorer.codecs import CodecError, codec_names
+from ipc_explorer.engine import PATTERNS, Session, SessionConfig, SessionError, UsageError
+from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError, TransportOptions
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 already
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return values
+
+
+def _pin(text: str) -> dict[str, int]:
+    values = _positive_list(text)
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError("--pin takes two CPU numbers: SENDER,RECEIVER")
+    return {"sender": values[0], "receiver": values[1]}
+
+
+def _add_channel_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("channel options")
+    g.add_argument("--nagle", action="store_true", help="tcp/http: turn Nagle's algorithm back on")
+    g.add_argument("--port", type=int, default=0, help="tcp/udp/http: port on 127.0.0.1 (default: any free)")
+    g.add_argument("--pipe-size", type=int, help="pipe/fifo: buffer size with F_SETPIPE_SZ")
+    g.add_argument("--slots", type=int, default=8, help="shm: slots in the ring (default 8)")
+    g.add_argument("--slot-size", type=int, default=65536, help="shm: bytes per slot (default 65536)")
+    g.add_argument("--pin", type=_pin, metavar="S,R", help="pin sender and receiver to these CPUs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = UsageArgumentParser(
+        prog="ipc-explorer",
+        description=(
+            "Make inter-process communication visible: a real sender and a real receiver "
+            "process on the mechanism you pick, every message timed and verified."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"ipc-explorer {__version__}")
+    parser.add_argument("--mechanism", "-m", default="pipe", help="mechanism for the default session")
+    parser.add_argument("--format", "-f", default="msgpack", help="format for the default session")
+    sub = parser.add_subparsers(dest="command", parser_class=UsageArgumentParser)
+
+    run = sub.add_parser("run", help="run one session headless and print its summary")
+    run.add_argument("--mechanism", "-m", default="pipe", help=f"one of: {', '.join(MECHANISMS)}")
+    run.add_argument("--format", "-f", default="msgpack", help="one of: json, xml, msgpack, struct")
+    run.add_argument("--pattern", "-p", default="stream", help=f"one of: {', '.join(PATTERNS)}")
+    run.add_argument("--count", "-n", type=int, default=1000, help="messages to send (default 1000)")
+    run.add_argument("--size", "-s", type=int, default=64, help="bytes of payload data per message (default 64)")
+    run.add_argument("--rate", "-r", type=float, help="messages per second (default: as fast as possible)")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _add_channel_options(run)
+
+    bench = sub.add_parser("bench", help="run every mechanism with the same workload and compare")
+    bench.add_argument("--sizes", type=_positive_list, default=[64, 4096], help="comma-separated sizes (default 64,4096)")
+    bench.add_argument("--formats", default="msgpack", help="comma-separated formats, or 'all' (default msgpack)")
+    bench.add_argument("--mechanisms", default="all", help="comma-separated mechanisms (default all)")
+    bench.add_argument("--count", type=int, default=2000, help="messages per stream run (default 2000)")
+    bench.add_argument("--round-trips", type=int, default=500, help="messages per ping-pong run (default 500)")
+    bench.add_argument("--floor", action="store_true", help="also run the bare Python loop per mechanism and print the ratio")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_channel_options(bench)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> TransportOptions:
+    return TransportOptions(
+        port=args.port,
+        nagle=args.nagle,
+        pipe_size=args.pipe_size,
+        slots=args.slots,
+        slot_size=args.slot_size,
+    )
+
+
+async def run_session(config: SessionConfig) -> dict[str, Any]:
+    """Run one session to the end; SIGINT/SIGTERM stop it cleanly (children, kernel objects)."""
+    session = Session(config)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = []
+
+    def on_signal(signum: int) -> None:
+        interrupted.append(signum)
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await session.start()
+        return await session.run_to_completion()
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        await session.stop()
+        raise KeyboardInterrupt from None
+    finally:
+        await session.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+
+def _fmt_us(value: float) -> str:
+    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    lat = summary["latency_us"]
+    table = Table(
+        title=f"{summary['mechanism']} · {summary['format']} · {summary['pattern']}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column(style="bold")
+    table.add_column()
+    channel = summary.get("channel") or {}
+    table.add_row("channel", str(channel.get("kernel_object", "")))
+    table.add_row("messages", f"{summary['sent']:,} sent, {summary['received']:,} received")
+    integrity = ", ".join(f"{k} {summary[k]:,}" for k in ("lost", "duplicated", "reordered", "corrupt"))
+    table.add_row("integrity", integrity + ("" if summary["reliable"] else " (UDP may drop: counted, not retried)"))
+    table.add_row("bytes", f"{summary['payload_bytes']:,} payload, {summary['wire_bytes']:,} on the wire")
+    table.add_row("throughput", f"{summary['msgs_per_s']:,.0f} msgs/s, {summary['mb_per_s']:,.2f} MB/s over {summary['elapsed_s']:.3f} s")
+    table.add_row(
+        f"latency ({summary['latency_kind']}, µs)",
+        f"p50 {_fmt_us(lat['p50'])}  p90 {_fmt_us(lat['p90'])}  p99 {_fmt_us(lat['p99'])}  max {_fmt_us(lat['max'])}",
+    )
+    stages = summary["stages_us"]
+    table.add_row("stages (median µs)", "  ".join(f"{k} {_fmt_us(v)}" for k, v in stages.items()))
+    table.add_row("setup", f"{summary['setup_ms']:.1f} ms to open the channel")
+    table.add_row("placement", summary["placement"])
+    console.print(table)
+    for problem in summary["problems"]:
+        console.print(f"[red]problem:[/] {problem}")
+    if not summary["ok"]:
+        console.print("[red bold]integrity check failed[/]")
+
+
+def _config_from(args: argparse.Namespace) -> SessionConfig:
+    return SessionConfig(
+        mechanism=args.mechanism,
+        format=args.format,
+        pattern=args.pattern,
+        count=args.count,
+        size=args.size,
+        rate=args.rate,
+        options=_options(args),
+        cpus=args.pin,
+    )
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    config = _config_from(args)
+    config.validate()
+    summary = asyncio.run(run_session(config))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary, console)
+    return EXIT_OK if summary["ok"] else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        if args.command == "run":
+            return cmd_run(args, console)
+        if args.command == "bench":
+            from ipc_explorer.bench import cmd_bench
+
+            return cmd_bench(args, console)
+        # No sub-command: a short default session with its summary.
+        args.pattern, args.count, args.size, args.rate, args.json = "stream", 1000, 64, None, False
+        args.nagle, args.port, args.pipe_size, args.slots, args.slot_size, args.pin = (
+            False, 0, None, 8, 65536, None,
+        )
+        return cmd_run(args, console)
+    except UsageError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return EXIT_USAGE
+    except (MessageTooLarge, CodecError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return EXIT_USAGE
+    except TransportError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return EXIT_FAILED
+    except SessionError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.print("interrupted: children stopped, kernel objects removed")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Orchestration in the parent: channel set-up, child processes, telemetry, statistics."""
+
+from ipc_explorer.engine.config import PATTERNS, SessionConfig, UsageError
+from ipc_explorer.engine.events import (
+    ChildExited,
+    ChildReported,
+    EngineEvent,
+    SessionEnded,
+    StateChanged,
+)
+from ipc_explorer.engine.session import Session, SessionError, largest_message
+from ipc_explorer.engine.stats import SessionStats, SideState
+
+__all__ = [
+    "PATTERNS",
+    "ChildExited",
+    "ChildReported",
+    "EngineEvent",
+    "Session",
+    "SessionConfig",
+    "SessionEnded",
+    "SessionError",
+    "SessionStats",
+    "SideState",
+    "StateChanged",
+    "UsageError",
+    "largest_message",
+]

@@ -1,0 +1,47 @@
+"""What a session runs: mechanism, format, pattern, workload; validated before anything starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ipc_explorer.codecs import codec_names
+from ipc_explorer.transports import MECHANISMS, TransportOptions
+
+PATTERNS = ("stream", "ping-pong")
+
+
+class UsageError(Exception):
+    """A configuration a user can fix: the text says how."""
+
+
+@dataclass
+class SessionConfig:
+    mechanism: str = "pipe"
+    format: str = "msgpack"
+    pattern: str = "stream"
+    count: int | None = 1000  # None: until stopped
+    size: int = 64  # length of the generated payload's data blob, in bytes
+    rate: float | None = None  # messages per second; None: as fast as possible
+    options: TransportOptions = field(default_factory=TransportOptions)
+    cpus: dict[str, int] | None = None  # {"sender": 0, "receiver": 1} pins each child
+
+    def validate(self) -> None:
+        if self.mechanism not in MECHANISMS:
+            raise UsageError(
+                f"unknown mechanism {self.mechanism!r}; valid mechanisms: {', '.join(MECHANISMS)}"
+            )
+        names = codec_names()
+        if self.format not in names:
+            raise UsageError(f"unknown format {self.format!r}; valid formats: {', '.join(names)}")
+        if self.pattern not in PATTERNS:
+            raise UsageError(f"unknown pattern {self.pattern!r}; valid patterns: {', '.join(PATTERNS)}")
+        if self.count is not None and self.count < 0:
+            raise UsageError("--count must be 0 or more")
+        if self.size < 0:
+            raise UsageError("--size must be 0 or more")
+        if self.rate is not None and self.rate <= 0:
+            raise UsageError("--rate must be more than 0 (leave it out for as fast as possible)")
+
+    @property
+    def duplex(self) -> bool:
+        return self.pattern == "ping-pong"

@@ -1,0 +1,39 @@
+"""Typed events the engine emits to any front end (the TUI, the headless runner)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """Base class: every event names the side it concerns ("sender", "receiver" or "session")."""
+
+    side: str
+
+
+@dataclass(frozen=True)
+class StateChanged(EngineEvent):
+    state: str
+
+
+@dataclass(frozen=True)
+class ChildReported(EngineEvent):
+    """Something a child said: an error, a rejected injection, a corrupt message, EOF."""
+
+    kind: str
+    message: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ChildExited(EngineEvent):
+    code: int
+    expected: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class SessionEnded(EngineEvent):
+    ok: bool
+    message: str

@@ -1,0 +1,482 @@
+"""One session: a channel, a sender and a receiver process, and what they report.
+
+The engine creates the channel's kernel objects, starts both children as separate programs
+(``python -m ipc_explorer.agent``) from the event loop's thread (PR_SET_PDEATHSIG is tied to the
+thread that forks), feeds them control lines on stdin and folds their telemetry into
+``SessionStats``. It knows nothing of any front end: events go to a listener callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import ipc_explorer
+from ipc_explorer.codecs import CodecError, get_codec
+from ipc_explorer.codecs.sample import sample_payload
+from ipc_explorer.engine.config import SessionConfig, UsageError
+from ipc_explorer.engine.events import (
+    ChildExited,
+    ChildReported,
+    EngineEvent,
+    SessionEnded,
+    StateChanged,
+)
+from ipc_explorer.engine.stats import SessionStats
+from ipc_explorer.telemetry import TelemetryDecoder
+from ipc_explorer.transports import (
+    ChannelPlan,
+    MessageTooLarge,
+    Transport,
+    TransportError,
+    get_transport,
+)
+
+SIDES = ("receiver", "sender")
+READY_TIMEOUT_S = 15.0
+EXIT_TIMEOUT_S = 2.0
+#: A reliable receiver that makes no progress this long while messages are owed has stalled.
+STALL_TIMEOUT_S = 10.0
+#: On a lossy mechanism, silence this long after the sender finished means the rest is lost.
+LOSSY_QUIET_S = 0.3
+#: Generated messages of an unbounded run are checked against the limit with this sequence number.
+UNBOUNDED_SEQ = 10**12
+
+
+class SessionError(Exception):
+    """A session could not start or failed: the text is for the user."""
+
+
+def largest_message(config: SessionConfig) -> int:
+    """Encoded size of the largest generated message this config will send."""
+    codec = get_codec(config.format)
+    last = UNBOUNDED_SEQ if config.count is None else max(config.count - 1, 0)
+    seqs = {last, max(last - 1, 0)}
+    return max(len(codec.encode(sample_payload(seq, config.size))) for seq in seqs)
+
+
+class Session:
+    """Run one configuration; ``await start()``, then ``run_to_completion()`` or ``stop()``."""
+
+    def __init__(
+        self, config: SessionConfig, listener: Callable[[EngineEvent], None] | None = None
+    ):
+        self.config = config
+        self.stats = SessionStats()
+        self._listener = listener
+        self.codec = get_codec(config.format)
+        self.transport_cls: type[Transport] = get_transport(config.mechanism)
+        self.plan: ChannelPlan | None = None
+        self.workdir: Path | None = None
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._telemetry_fds: dict[str, int] = {}
+        self._decoders = {side: TelemetryDecoder() for side in SIDES}
+        self.stderr_tail: dict[str, deque[str]] = {side: deque(maxlen=20) for side in SIDES}
+        self.exit_codes: dict[str, int] = {}
+        self.problems: list[str] = []
+        self._expected_exit: set[str] = set()
+        self._stopped = False
+        self.started_at_ns = 0
+
+    # -- events -------------------------------------------------------------------------
+    def _emit(self, event: EngineEvent) -> None:
+        if self._listener is not None:
+            self._listener(event)
+
+    # -- start --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Create the channel, start both children, wait until both are ready, then go."""
+        cfg = self.config
+        cfg.validate()
+        options = replace(cfg.options, content_type=self.codec.content_type)
+        tag = secrets.token_hex(4)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"ipcx-{tag}-"))  # 0700, private
+        try:
+            try:
+                self.plan = self.transport_cls.create(options, self.workdir, tag, cfg.duplex)
+            except OSError as exc:
+                raise TransportError(f"cannot set up {cfg.mechanism}: {exc.strerror or exc}") from None
+            try:
+                self.plan.limits.check(largest_message(cfg))
+            except CodecError as exc:
+                raise UsageError(f"{cfg.format} cannot carry the generated message: {exc}") from None
+            for side in SIDES:
+                await self._spawn(side)
+            self.plan.close_fds()
+            await self._until(
+                lambda: all(self.stats.side(s).state == "ready" for s in SIDES)
+                or self._any_failed(),
+                READY_TIMEOUT_S,
+                "the children did not get ready",
+            )
+            if self._any_failed():
+                raise SessionError(self._failure_text())
+        except BaseException:
+            await self._teardown()
+            raise
+        self.started_at_ns = time.monotonic_ns()
+        for side in SIDES:
+            self.send_control(side, {"op": "start"})
+
+    def _agent_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        root = str(Path(ipc_explorer.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return env
+
+    async def _spawn(self, side: str) -> None:
+        assert self.plan is not None
+        cfg = self.config
+        read_fd, write_fd = os.pipe()
+        child_config = {
+            "plan": self.plan.to_json(),
+            "format": cfg.format,
+            "pattern": cfg.pattern,
+            "size": cfg.size,
+            "count": cfg.count,
+            "rate": cfg.rate,
+            "cpus": cfg.cpus,
+        }
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ipc_explorer.agent",
+                "--role", side,
+                "--parent-pid", str(os.getpid()),
+                "--telemetry-fd", str(write_fd),
+                "--config", json.dumps(child_config),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=[write_fd, *self.plan.fds_for(side)],
+                start_new_session=True,
+                env=self._agent_env(),
+            )
+        finally:
+            os.close(write_fd)
+        self._procs[side] = proc
+        self.stats.side(side).pid = proc.pid
+        os.set_blocking(read_fd, False)
+        self._telemetry_fds[side] = read_fd
+        asyncio.get_running_loop().add_reader(read_fd, self._on_telemetry, side)
+        self._tasks.append(asyncio.create_task(self._read_stderr(side, proc)))
+        self._tasks.append(asyncio.create_task(self._watch(side, proc)))
+
+    # -- telemetry and exits --------------------------------------------------------------
+    def _on_telemetry(self, side: str) -> None:
+        fd = self._telemetry_fds.get(side)
+        if fd is None:
+            return
+        try:
+            data = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_telemetry(side)
+            return
+        self._apply(side, data)
+
+    def _apply(self, side: str, data: bytes) -> None:
+        try:
+            records = self._decoders[side].feed(data)
+        except ValueError as exc:
+            self.problems.append(f"{side}: {exc}")
+            return
+        for record in records:
+            before = self.stats.side(side).state
+            self.stats.apply(record)
+            after = self.stats.side(side).state
+            if after != before:
+                self._emit(StateChanged(side, after))
+            for ev in record.get("events", ()):
+                if ev["kind"] == "error":
+                    self.problems.append(f"{side}: {ev['message']}")
+                self._emit(ChildReported(side, ev["kind"], ev["message"], ev.get("reason", "")))
+
+    def _close_telemetry(self, side: str, drain: bool = False) -> None:
+        fd = self._telemetry_fds.pop(side, None)
+        if fd is None:
+            return
+        try:
+            asyncio.get_running_loop().remove_reader(fd)
+        except RuntimeError:
+            pass
+        if drain:
+            while True:
+                try:
+                    data = os.read(fd, 1 << 20)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self._apply(side, data)
+        os.close(fd)
+
+    async def _read_stderr(self, side: str, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        async for line in proc.stderr:
+            self.stderr_tail[side].append(line.decode(errors="replace").rstrip())
+
+    async def _watch(self, side: str, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        self.exit_codes[side] = code
+        self.stats.side(side).exit_code = code
+        expected = side in self._expected_exit or (
+            side == "sender" and code == 0 and self.stats.sender.state == "done"
+        )
+        if code < 0:
+            message = f"the {side} was killed by {signal.Signals(-code).name}"
+        elif code == 0:
+            message = f"the {side} exited"
+        else:
+            message = f"the {side} failed (exit code {code})"
+            tail = [line for line in self.stderr_tail[side] if line.strip()]
+            if tail and self.stats.side(side).state != "error":
+                message += f": {tail[-1]}"
+        if not expected:
+            self.problems.append(message)
+            if self.stats.side(side).state not in ("error",):
+                self.stats.side(side).state = "killed" if code < 0 else "exited"
+        self._emit(ChildExited(side, code, expected, message))
+
+    def _any_failed(self) -> bool:
+        return any(
+            side in self.exit_codes and side not in self._expected_exit
+            and not (side == "sender" and self.stats.sender.state == "done")
+            for side in SIDES
+        ) or any(self.stats.side(s).state == "error" for s in SIDES)
+
+    def _failure_text(self) -> str:
+        return "; ".join(dict.fromkeys(self.problems)) or "a child process failed"
+
+    async def _until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise SessionError(f"{what} within {timeout:g} s")
+            await asyncio.sleep(0.005)
+
+    # -- control ------------------------------------------------------------------------
+    def send_control(self, side: str, message: dict[str, Any]) -> None:
+        proc = self._procs.get(side)
+        if proc is None or proc.stdin is None or proc.returncode is not None:
+            return
+        try:
+            proc.stdin.write((json.dumps(message) + "\n").encode())
+        except (BrokenPipeError, ConnectionResetError, RuntimeError):
+            pass
+
+    def pause(self, side: str = "receiver") -> None:
+        self.send_control(side, {"op": "pause"})
+
+    def resume(self, side: str = "receiver") -> None:
+        self.send_control(side, {"op": "resume"})
+
+    def set_rate(self, rate: float | None) -> None:
+        self.send_control("sender", {"op": "rate", "value": rate})
+
+    def inject(self, payload: Any) -> int:
+        """Have the real sender send ``payload``; raises CodecError/MessageTooLarge up front."""
+        assert self.plan is not None
+        data = self.codec.encode(payload)
+        self.plan.limits.check(len(data))
+        self.send_control("sender", {"op": "inject", "payload": payload})
+        return len(data)
+
+    def kill(self, side: str) -> None:
+        """SIGKILL one side, as a crash would; the other side's reaction is the point."""
+        proc = self._procs.get(side)
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+
+    def alive(self, side: str) -> bool:
+        proc = self._procs.get(side)
+        return proc is not None and proc.returncode is None
+
+    # -- the end ------------------------------------------------------------------------
+    @property
+    def lossy(self) -> bool:
+        return not self.transport_cls.reliable
+
+    async def run_to_completion(self) -> dict[str, Any]:
+        """Wait for the sender to send ``count`` messages and the receiver to catch up."""
+        try:
+            await self._until(
+                lambda: self.stats.sender.state in ("done", "error", "stopped")
+                or not self.alive("sender") or self._any_failed(),
+                float("inf"),
+                "",
+            )
+            await self._drain()
+        finally:
+            await self.stop()
+        return self.summary()
+
+    async def _drain(self) -> None:
+        """Wait until the receiver has everything the sender sent, or clearly never will."""
+        sent = self.stats.sender.count("sent")
+        quiet_limit = LOSSY_QUIET_S if self.lossy else STALL_TIMEOUT_S
+        last_seen = -1
+        last_change = time.monotonic()
+        while self.alive("receiver") and not self._any_failed():
+            seen = self.stats.receiver.count("unique")
+            if seen >= sent:
+                return
+            if seen != last_seen:
+                last_seen, last_change = seen, time.monotonic()
+            elif time.monotonic() - last_change > quiet_limit:
+                if not self.lossy:
+                    self.problems.append(
+                        f"the receiver stalled at {seen} of {sent} messages for {quiet_limit:g} s"
+                    )
+                return
+            self.send_control("receiver", {"op": "report"})
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Stop both children (sender first, so nothing is in flight), then remove everything."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self.alive("sender"):
+                self._expected_exit.add("sender")
+                self.send_control("sender", {"op": "stop"})
+                await self._wait_exit("sender")
+                if self.alive("receiver"):
+                    await self._drain()
+            for side in SIDES:
+                self._expected_exit.add(side)
+                self.send_control(side, {"op": "stop"})
+                proc = self._procs.get(side)
+                if proc is not None and proc.stdin is not None:
+                    proc.stdin.close()
+            for side in SIDES:
+                await self._wait_exit(side)
+        finally:
+            await self._teardown()
+        self._emit(SessionEnded("session", not self.problems, self._failure_text()))
+
+    async def _wait_exit(self, side: str) -> None:
+        proc = self._procs.get(side)
+        if proc is None:
+            return
+        try:
+            await asyncio.wait_for(proc.wait(), EXIT_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    async def _teardown(self) -> None:
+        """Kill what is left, read the last telemetry, remove every kernel object and file."""
+        for side, proc in self._procs.items():
+            if proc.returncode is None:
+                self._expected_exit.add(side)
+                proc.kill()
+        for proc in self._procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), EXIT_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                pass
+        for side in list(self._telemetry_fds):
+            self._close_telemetry(side, drain=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=EXIT_TIMEOUT_S)
+        self.cleanup_kernel_objects()
+
+    def cleanup_kernel_objects(self) -> None:
+        """Synchronous and idempotent: also called from signal handlers and atexit."""
+        if self.plan is not None:
+            self.plan.close_fds()
+            self.transport_cls.destroy(self.plan)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def kill_now(self) -> None:
+        """Last resort from a signal handler: SIGKILL children and remove kernel objects."""
+        for proc in self._procs.values():
+            if proc.returncode is None:
+                try:
+                    proc.kill()
+                except ProcessLookupError:
+                    pass
+        self.cleanup_kernel_objects()
+
+    # -- results ------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        cfg = self.config
+        st = self.stats
+        snd, rcv = st.sender, st.receiver
+        pingpong = cfg.pattern == "ping-pong"
+        sent = snd.count("sent")
+        unique = rcv.count("unique")
+        t_first = snd.count("t_first")
+        t_last = max(rcv.count("t_last"), snd.count("t_last") if pingpong else 0)
+        elapsed = (t_last - t_first) / 1e9 if t_first and t_last > t_first else 0.0
+        payload_bytes = snd.count("payload_bytes")
+        corrupt = rcv.count("corrupt") + snd.count("echo_corrupt")
+        integrity = {
+            "lost": max(sent - unique, 0),
+            "duplicated": rcv.count("duplicated"),
+            "reordered": rcv.count("reordered"),
+            "corrupt": corrupt,
+        }
+        reliable = self.transport_cls.reliable
+        ok = not self.problems and (
+            not reliable or not any(integrity.values())
+        )
+        return {
+            "mechanism": cfg.mechanism,
+            "format": cfg.format,
+            "pattern": cfg.pattern,
+            "count": cfg.count,
+            "size": cfg.size,
+            "rate": cfg.rate,
+            "reliable": reliable,
+            "sent": sent,
+            "received": unique,
+            **integrity,
+            "timeouts": snd.count("timeouts"),
+            "wire_bytes": snd.count("wire_bytes"),
+            "payload_bytes": payload_bytes,
+            "elapsed_s": round(elapsed, 6),
+            "msgs_per_s": round(unique / elapsed, 1) if elapsed else 0.0,
+            "mb_per_s": round(payload_bytes / elapsed / 1e6, 3) if elapsed else 0.0,
+            "latency_kind": "round trip" if pingpong else "one way",
+            "latency_us": st.percentiles_us("rtt" if pingpong else "one_way"),
+            "stages_us": st.stage_medians_us(pingpong),
+            "setup_ms": round(max(snd.count("setup_ns"), rcv.count("setup_ns")) / 1e6, 3),
+            "channel": rcv.describe or snd.describe,
+            "placement": _placement(cfg),
+            "ok": ok,
+            "problems": list(dict.fromkeys(self.problems)),
+        }
+
+
+def _placement(cfg: SessionConfig) -> str:
+    if cfg.cpus:
+        return f"sender on CPU {cfg.cpus.get('sender')}, receiver on CPU {cfg.cpus.get('receiver')}"
+    return f"unpinned (the OS places both on {os.cpu_count()} CPUs)"
+
+
+__all__ = [
+    "MessageTooLarge",
+    "Session",
+    "SessionError",
+    "UsageError",
+    "largest_message",
+]

@@ -1,0 +1,128 @@
+"""What the engine knows about a session, merged from both children's telemetry.
+
+Memory is bounded whatever the message count: histograms have a fixed number of buckets, the
+recent messages and the throughput window are fixed-size deques.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipc_explorer.histogram import Histogram
+from ipc_explorer.telemetry import STAGES
+
+RECENT_MESSAGES = 256
+THROUGHPUT_WINDOW_NS = 1_000_000_000
+
+
+@dataclass
+class SideState:
+    """The latest report of one child."""
+
+    side: str
+    pid: int | None = None
+    state: str = "not started"
+    op: str = ""
+    op_since: int = 0
+    t: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    sync: list[dict[str, Any]] = field(default_factory=list)
+    live: dict[str, Any] = field(default_factory=dict)
+    describe: dict[str, Any] = field(default_factory=dict)
+    max_ns: dict[str, int] = field(default_factory=dict)
+    exit_code: int | None = None
+
+    def count(self, name: str) -> int:
+        return int(self.counts.get(name, 0))
+
+
+class SessionStats:
+    """Merged counts, histograms and recent messages of one session."""
+
+    def __init__(self) -> None:
+        self.sender = SideState("sender")
+        self.receiver = SideState("receiver")
+        self.hists: dict[str, Histogram] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_MESSAGES)
+        self._rate_points: deque[tuple[int, int, int]] = deque(maxlen=64)
+        self.records = 0
+
+    def side(self, name: str) -> SideState:
+        return self.sender if name == "sender" else self.receiver
+
+    def hist(self, name: str) -> Histogram:
+        h = self.hists.get(name)
+        if h is None:
+            h = self.hists[name] = Histogram()
+        return h
+
+    def apply(self, record: dict[str, Any]) -> None:
+        """Fold one telemetry record in."""
+        self.records += 1
+        side = self.side(record["side"])
+        side.pid = record.get("pid", side.pid)
+        side.state = record.get("state", side.state)
+        side.op = record.get("op", side.op)
+        side.op_since = record.get("op_since", side.op_since)
+        side.t = record.get("t", side.t)
+        side.counts = record.get("counts", side.counts)
+        if "sync" in record:
+            side.sync = record["sync"]
+        if "live" in record:
+            side.live = record["live"]
+        if "describe" in record:
+            side.describe = record["describe"]
+        for name, delta in record.get("hist", {}).items():
+            if delta:
+                self.hist(name).merge(delta)
+        for name, value in record.get("max", {}).items():
+            side.max_ns[name] = value
+        for sample in record.get("samples", ()):
+            self.recent.append(sample)
+        if side is self.receiver and "received" in side.counts:
+            self._rate_points.append(
+                (side.t, side.count("received"), side.count("payload_bytes"))
+            )
+
+    # -- derived figures ------------------------------------------------------------------
+    def rate_now(self) -> tuple[float, float]:
+        """(msgs/s, MB/s) at the receiver over about the last second."""
+        points = self._rate_points
+        if len(points) < 2:
+            return 0.0, 0.0
+        t_end, n_end, b_end = points[-1]
+        start = points[0]
+        for point in points:
+            if t_end - point[0] <= THROUGHPUT_WINDOW_NS:
+                start = point
+                break
+        dt = (t_end - start[0]) / 1e9
+        if dt <= 0:
+            return 0.0, 0.0
+        return (n_end - start[1]) / dt, (b_end - start[2]) / dt / 1e6
+
+    def percentiles_us(self, name: str) -> dict[str, float]:
+        h = self.hists.get(name) or Histogram()
+        return {
+            "p50": round(h.percentile(50) / 1e3, 3),
+            "p90": round(h.percentile(90) / 1e3, 3),
+            "p99": round(h.percentile(99) / 1e3, 3),
+            "max": round(h.max / 1e3, 3) if h.total else 0.0,
+        }
+
+    def stage_medians_us(self, pingpong: bool) -> dict[str, float]:
+        def p50(name: str) -> float:
+            h = self.hists.get(name)
+            return h.percentile(50) / 1e3 if h and h.total else 0.0
+
+        transmit = p50("transmit") + (p50("transmit_back") if pingpong else 0.0)
+        values = {
+            "serialize": p50("serialize"),
+            "transmit": transmit,
+            "deserialize": p50("deserialize"),
+            "sync_wait": p50("sync_wait"),
+        }
+        assert tuple(values) == STAGES
+        return {k: round(v, 3) for k, v in values.items()}

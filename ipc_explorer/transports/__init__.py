@@ -1,0 +1,66 @@
+"""IPC mechanisms, one module each, registered by the name used on the command line."""
+
+from __future__ import annotations
+
+from ipc_explorer.transports.base import (
+    ChannelClosed,
+    ChannelPlan,
+    Frame,
+    Limits,
+    MessageTooLarge,
+    RecvTimeout,
+    Role,
+    Transport,
+    TransportError,
+    TransportOptions,
+)
+
+_REGISTRY: dict[str, type[Transport]] = {}
+
+#: Command-line names, in the order a user meets them (simplest kernel object first).
+MECHANISMS = ("pipe", "fifo", "unix-stream", "unix-dgram", "tcp", "udp", "shm", "mq", "http")
+
+
+def register(cls: type[Transport]) -> type[Transport]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_builtin() -> None:
+    import importlib
+
+    for name in MECHANISMS:
+        importlib.import_module(f"ipc_explorer.transports.{name.replace('-', '_')}")
+
+
+def transport_names() -> list[str]:
+    return list(MECHANISMS)
+
+
+def get_transport(name: str) -> type[Transport]:
+    """A transport class by name; ValueError listing the valid names otherwise."""
+    if name not in MECHANISMS:
+        raise ValueError(f"unknown mechanism {name!r}; valid mechanisms: {', '.join(MECHANISMS)}")
+    if name not in _REGISTRY:
+        import importlib
+
+        importlib.import_module(f"ipc_explorer.transports.{name.replace('-', '_')}")
+    return _REGISTRY[name]
+
+
+__all__ = [
+    "MECHANISMS",
+    "ChannelClosed",
+    "ChannelPlan",
+    "Frame",
+    "Limits",
+    "MessageTooLarge",
+    "RecvTimeout",
+    "Role",
+    "Transport",
+    "TransportError",
+    "TransportOptions",
+    "get_transport",
+    "register",
+    "transport_names",
+]

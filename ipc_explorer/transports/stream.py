@@ -1,0 +1,169 @@
+"""Framing shared by the byte-stream mechanisms (pipe, FIFO, Unix stream socket, TCP).
+
+A byte stream has no message boundaries, so each message goes as one write of a 28-byte header
+(u32 length of what follows, then the envelope) and the payload. The reader takes whatever the
+kernel has in one bulk read and cuts frames out of its buffer, as any real protocol would.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from collections.abc import Callable
+
+from ipc_explorer.codecs.base import Span
+from ipc_explorer.transports.base import (
+    ENVELOPE,
+    LENGTH_PREFIX,
+    MAX_STREAM_MESSAGE,
+    ChannelClosed,
+    Frame,
+    Limits,
+    Transport,
+    TransportError,
+    envelope_spans,
+    monotonic_ns,
+)
+
+STREAM_HEADER = struct.Struct("<IQQII")  # length, then the envelope
+STREAM_OVERHEAD = STREAM_HEADER.size
+_READ_CHUNK = 256 * 1024
+
+
+def stream_limits(buffer_bytes: int | None, what: str) -> Limits:
+    return Limits(
+        max_wire=MAX_STREAM_MESSAGE,
+        overhead=STREAM_OVERHEAD,
+        limit_text=(
+            f"ipc-explorer caps a message on a {what} at {MAX_STREAM_MESSAGE} bytes "
+            "(a frame is read into memory whole)"
+        ),
+        buffer_bytes=buffer_bytes,
+    )
+
+
+def closed_error(exc: OSError, peer: str) -> ChannelClosed:
+    """Turn EPIPE/ECONNRESET into the error the user sees."""
+    name = errno.errorcode.get(exc.errno or 0, "EIO")
+    return ChannelClosed(name, f"the {peer} is gone: {name} ({os.strerror(exc.errno or 0)})")
+
+
+class FrameReader:
+    """Cuts frames out of a byte stream read in bulk."""
+
+    def __init__(self, read_into: Callable[[memoryview], int], peer: str):
+        self._read_into = read_into
+        self._peer = peer
+        self._buf = bytearray(_READ_CHUNK)
+        self._start = 0
+        self._end = 0
+
+    def read_frame(self) -> Frame:
+        buf = self._buf
+        while True:
+            avail = self._end - self._start
+            if avail >= STREAM_OVERHEAD:
+                length, seq, t_send, ser_ns, crc = STREAM_HEADER.unpack_from(buf, self._start)
+                if length < ENVELOPE.size or length + 4 > MAX_STREAM_MESSAGE:
+                    raise TransportError(
+                        f"corrupt stream: frame length {length} at stream offset {self._start}"
+                    )
+                total = length + 4
+                if avail >= total:
+                    begin = self._start + STREAM_OVERHEAD
+                    self._start += total
+                    return Frame(seq, t_send, ser_ns, crc, bytes(buf[begin : self._start]))
+                need = total
+            else:
+                need = STREAM_OVERHEAD
+            self._fill(need)
+            buf = self._buf
+
+    def _fill(self, need: int) -> None:
+        """Read more, first making room for a frame of ``need`` bytes."""
+        buf = self._buf
+        if len(buf) - self._start < need or self._end == len(buf):
+            avail = self._end - self._start
+            if need > len(buf):
+                grown = bytearray(max(need, _READ_CHUNK))
+                grown[:avail] = buf[self._start : self._end]
+                self._buf = buf = grown
+            else:
+                buf[:avail] = buf[self._start : self._end]
+            self._start, self._end = 0, avail
+        try:
+            got = self._read_into(memoryview(buf)[self._end :])
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise closed_error(exc, self._peer) from None
+        if got == 0:
+            raise ChannelClosed("EOF", f"the {self._peer} closed its end (EOF)")
+        self._end += got
+
+
+def fd_writer(fd: int, peer: str) -> Callable[[bytes, bytes], None]:
+    writev = os.writev
+
+    def write(header: bytes, payload: bytes) -> None:
+        try:
+            n = writev(fd, (header, payload))
+            total = len(header) + len(payload)
+            if n < total:
+                rest = memoryview(header + payload)[n:]
+                while rest:
+                    rest = rest[os.write(fd, rest) :]
+        except BrokenPipeError as exc:
+            raise closed_error(exc, peer) from None
+
+    return write
+
+
+def socket_writer(sock: socket.socket, peer: str) -> Callable[[bytes, bytes], None]:
+    sendmsg = sock.sendmsg
+
+    def write(header: bytes, payload: bytes) -> None:
+        try:
+            n = sendmsg((header, payload))
+            total = len(header) + len(payload)
+            if n < total:
+                sock.sendall(memoryview(header + payload)[n:])
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise closed_error(exc, peer) from None
+
+    return write
+
+
+class ByteStreamTransport(Transport):
+    """Base of the framed byte-stream mechanisms: subclasses set ``_write`` and ``_reader``."""
+
+    boundaries = "stream"
+    _write: Callable[[bytes, bytes], None]
+    _reader: FrameReader
+
+    def send(self, seq: int, ser_ns: int, crc: int, payload: bytes) -> int:
+        self._write(STREAM_HEADER.pack(len(payload) + 24, seq, monotonic_ns(), ser_ns, crc), payload)
+        return len(payload) + STREAM_OVERHEAD
+
+    def recv(self) -> Frame:
+        return self._reader.read_frame()
+
+    def wire_image(self, frame: Frame, forward: bool = True) -> tuple[bytes, list[Span]]:
+        header = STREAM_HEADER.pack(
+            len(frame.payload) + 24, frame.seq, frame.t_send, frame.ser_ns, frame.crc
+        )
+        spans = [
+            Span(0, 4, "frame.length", "framing",
+                 f"length u32 {len(frame.payload) + 24}"),
+            *envelope_spans(4, frame),
+        ]
+        return header + frame.payload, spans
+
+    def framing_text(self) -> str:
+        return (
+            "byte stream, no boundaries: each message is one write of a u32 length prefix, "
+            "a 24-byte envelope (seq, t_send, serialize ns, crc32) and the payload"
+        )
+
+
+LENGTH_PREFIX_SIZE = LENGTH_PREFIX.size
