@@ -11,6 +11,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -189,6 +190,86 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK if summary["ok"] else EXIT_FAILED
 
 
+def _names(text: str, valid: list[str], what: str) -> list[str]:
+    if text == "all":
+        return list(valid)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in valid:
+            raise UsageError(f"unknown {what} {name!r}; valid {what}s: {', '.join(valid)}")
+    return names
+
+
+def cmd_bench(args: argparse.Namespace, console: Console, err: Console) -> int:
+    from ipc_explorer.engine.bench import run_bench
+
+    mechanisms = _names(args.mechanisms, list(MECHANISMS), "mechanism")
+    formats = _names(args.formats, codec_names(), "format")
+    base = SessionConfig(options=_options(args), cpus=args.pin)
+
+    async def go() -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await run_bench(
+                mechanisms, formats, args.sizes, args.count, args.round_trips, base,
+                floor=args.floor,
+                progress=None if args.json else (lambda text: err.print(f"[dim]running {text}[/]")),
+            )
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None
+
+    started = time.monotonic()
+    rows = asyncio.run(go())
+    elapsed = time.monotonic() - started
+    if args.json:
+        print(json.dumps({"rows": rows, "elapsed_s": round(elapsed, 2)}))
+    else:
+        print_bench(rows, args, elapsed, console)
+    return EXIT_OK if all(r.get("integrity_ok", True) for r in rows) else EXIT_FAILED
+
+
+def print_bench(rows: list[dict[str, Any]], args: argparse.Namespace, elapsed: float, console: Console) -> None:
+    table = Table(
+        title=f"ipc-explorer bench: {args.round_trips} round trips and {args.count} streamed messages per row, sorted by round-trip latency",
+        title_justify="left",
+    )
+    for name, justify in (
+        ("mechanism", "left"), ("format", "left"), ("size B", "right"), ("RTT p50 µs", "right"),
+        ("RTT p99 µs", "right"), ("msgs/s", "right"), ("MB/s", "right"), ("wire B/msg", "right"),
+        ("lost", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    if args.floor:
+        table.add_column("floor RTT µs", justify="right")
+        table.add_column("RTT ratio", justify="right")
+        table.add_column("floor msgs/s", justify="right")
+        table.add_column("throughput ratio", justify="right")
+    for row in rows:
+        if row.get("skipped"):
+            cells = [row["mechanism"], row["format"], str(row["size"]), "[dim]skipped: " + row["skipped"] + "[/]"]
+            table.add_row(*cells, *[""] * (len(table.columns) - len(cells)))
+            continue
+        cells = [
+            row["mechanism"], row["format"], str(row["size"]),
+            _fmt_us(row["rtt_p50_us"]), _fmt_us(row["rtt_p99_us"]),
+            f"{row['msgs_per_s']:,.0f}", f"{row['mb_per_s']:,.2f}",
+            f"{row['wire_per_message']:,.0f}", str(row["lost"]),
+        ]
+        if args.floor:
+            cells += [
+                _fmt_us(row["floor_rtt_p50_us"]), f"{row['rtt_ratio']}x",
+                f"{row['floor_msgs_per_s']:,.0f}", f"{row['throughput_ratio']}x",
+            ]
+        table.add_row(*cells)
+    console.print(table)
+    placement = next((r["placement"] for r in rows if r.get("placement")), "")
+    console.print(f"[dim]{len(rows)} rows in {elapsed:.1f} s; {placement}[/]")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -198,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return cmd_run(args, console)
         if args.command == "bench":
-            from ipc_explorer.bench import cmd_bench
-
-            return cmd_bench(args, console)
+            return cmd_bench(args, console, err)
         # No sub-command: a short default session with its summary.
         args.pattern, args.count, args.size, args.rate, args.json = "stream", 1000, 64, None, False
         args.nagle, args.port, args.pipe_size, args.slots, args.slot_size, args.pin = (

@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         code = 3
     except Exception as exc:  # report, never die silently
         runtime.in_loop = False
+        if runtime.stopping:  # e.g. posix_ipc.SignalError: a blocking wait cut by the stop signal
+            return_code = 0
+            runtime.write_record(status_only=True)
+            runtime.cleanup()
+            os._exit(return_code)
         runtime.state = "error"
         runtime.event("error", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         code = 4

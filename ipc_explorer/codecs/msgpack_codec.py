@@ -53,7 +53,7 @@ class MsgpackCodec(Codec):
     content_type = "application/msgpack"
 
     def __init__(self) -> None:
-        # A reused Packer is ~2.5x faster than packb; Packers are not thread-safe, so one per thread.
+        # A reused Packer is ~2.5x faster than packb; it is not thread-safe: one per thread.
         self._local = threading.local()
 
     def encode(self, value: Any) -> bytes:
@@ -134,6 +134,10 @@ _FORMATS: dict[int, tuple[str, str, int]] = {
 _FLOAT_FORMATS = {4: struct.Struct(">f"), 8: struct.Struct(">d")}
 _TIMESTAMP_EXT = -1
 _CONSTANTS = {"nil": None, "false": False, "true": True}
+
+
+def _bytes(length: int) -> str:
+    return "1 byte" if length == 1 else f"{length} bytes"
 
 
 def _count(count: int, is_map: bool) -> str:
@@ -260,7 +264,7 @@ class _MsgpackReader:
         self.span(pos, pos + 1, path, "header", name)
         start = pos + 1
         if category in ("uint", "int", "float"):
-            return self.read_number(first_span, start, width, path, is_key, category)
+            return self.read_number(first_span, start, width, path, is_key, name)
         if category == "fixext":
             return self.read_ext(first_span, start, width, path, is_key)
         self.need(start, width, f"{name} length")
@@ -279,7 +283,7 @@ class _MsgpackReader:
 
     def check_container(self, pos: int, path: str, is_key: bool, name: str) -> None:
         if is_key:
-            self.fail(pos, f"map key in {path} is a {name}: keys must be scalars")
+            self.fail(pos, f"map key in {path} is a container ({name}): keys must be scalars")
         if len(self.stack) >= MAX_DEPTH:
             self.fail(pos, f"containers nest deeper than {MAX_DEPTH} levels")
 
@@ -296,9 +300,10 @@ class _MsgpackReader:
         return body
 
     def read_number(
-        self, first_span: int, start: int, width: int, path: str, is_key: bool, category: str
+        self, first_span: int, start: int, width: int, path: str, is_key: bool, name: str
     ) -> int:
-        self.need(start, width, "number")
+        self.need(start, width, name)
+        category = _FORMATS[self.data[start - 1]][1]
         field = self.data[start : start + width]
         value: Any
         if category == "float":
@@ -337,7 +342,7 @@ class _MsgpackReader:
         if is_key:
             path = self.repath(first_span, path, blob)
         if length:
-            self.span(body, body + length, path, "key" if is_key else "bytes", f"{length} bytes")
+            self.span(body, body + length, path, "key" if is_key else "bytes", _bytes(length))
         return body + length
 
     def read_ext(self, first_span: int, body: int, length: int, path: str, is_key: bool) -> int:
@@ -357,7 +362,7 @@ class _MsgpackReader:
             label = f"timestamp {value.seconds}s {value.nanoseconds}ns"
         else:
             value = msgpack.ExtType(code, payload)
-            label = f"{length} bytes"
+            label = _bytes(length)
         self.attach(value, self.spans[first_span].start)
         if is_key:
             path = self.repath(first_span, path, value)
