@@ -62,6 +62,22 @@ class Histogram:
         if value > self.max:
             self.max = value
 
+    def add_many(self, values: list[int]) -> None:
+        """Record a batch of values: the loop appends raw values, the flush buckets them."""
+        pending = self.pending
+        get = pending.get
+        top = self.max
+        for value in values:
+            if value < _EXACT:
+                b = value if value > 0 else 0
+            else:
+                shift = value.bit_length() - 6
+                b = (shift << SUB_BITS) + (value >> shift)
+            pending[b] = get(b, 0) + 1
+            if value > top:
+                top = value
+        self.max = top
+
     def drain(self) -> dict[int, int]:
         """Move pending counts into the totals and return them (for shipping to the parent)."""
         pending = self.pending

@@ -34,20 +34,17 @@ def main(argv: list[str] | None = None) -> int:
         pass
     except TransportError as exc:
         runtime.in_loop = False
-        reason = getattr(exc, "reason", "error")
-        runtime.state = "error"
-        runtime.event("error", str(exc), reason=reason)
-        code = 3
+        if not runtime.stopping:
+            runtime.state = "error"
+            runtime.event("error", str(exc), reason=getattr(exc, "reason", "error"))
+            code = 3
     except Exception as exc:  # report, never die silently
         runtime.in_loop = False
-        if runtime.stopping:  # e.g. posix_ipc.SignalError: a blocking wait cut by the stop signal
-            return_code = 0
-            runtime.write_record(status_only=True)
-            runtime.cleanup()
-            os._exit(return_code)
-        runtime.state = "error"
-        runtime.event("error", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-        code = 4
+        # posix_ipc raises SignalError when the stop signal cuts a blocking wait: a normal stop.
+        if not runtime.stopping:
+            runtime.state = "error"
+            runtime.event("error", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            code = 4
     finally:
         runtime.in_loop = False
         try:

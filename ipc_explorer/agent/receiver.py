@@ -62,61 +62,65 @@ class Receiver(ChildRuntime):
         pingpong = cfg["pattern"] == "ping-pong"
         recv = channel.recv
         send = channel.send
-        h_lat = self.hist("one_way")
-        h_tx = self.hist("transmit")
-        h_de = self.hist("deserialize")
-        h_sync = self.hist("sync_wait")
+        self.op = "recv"
+        add_one_way = self.values("one_way").append
+        add_transmit = self.values("transmit").append
+        add_deserialize = self.values("deserialize").append
+        add_sync = self.values("sync_wait").append
         tracker = self.tracker = SequenceTracker()
         self.received = 0
         self.payload_bytes = 0
         self.corrupt = 0
-        recent = self.recent
+        recent = self.recent.append
 
         self.in_loop = True
         self.set_state("ready")
         self.started.wait()
         self.set_state("running")
         received = 0
+        running = self.running
         try:
             while True:
-                if not self.running.is_set():
+                if not running.is_set():
                     self._pause()
                     continue
-                self.op = "recv"
                 frame = recv()
                 t_recv = monotonic_ns()
                 payload = frame.payload
-                ok = crc32(payload) == frame.crc
                 error = None
-                if ok:
+                if crc32(payload) == frame.crc:
                     try:
                         decode(payload)
                     except DecodeError as exc:
-                        ok = False
                         error = str(exc)
                 else:
                     error = "checksum mismatch"
                 t_done = monotonic_ns()
-                tracker.see(frame.seq)
+                seq = frame.seq
+                if seq == tracker.next:
+                    tracker.next = seq + 1
+                    tracker.unique += 1
+                else:
+                    tracker.see(seq)
                 if not received:
                     self.t_first = t_recv
                 received += 1
+                self.payload_bytes += len(payload)
                 self.received = received
                 self.t_last = t_done
-                self.payload_bytes += len(payload)
+                t_send = frame.t_send
                 sync_ns = frame.sync_ns
-                h_lat.add(frame.ser_ns + t_done - frame.t_send)
-                h_tx.add(t_recv - frame.t_send - sync_ns)
-                h_de.add(t_done - t_recv)
+                add_one_way(frame.ser_ns + t_done - t_send)
+                add_transmit(t_recv - t_send - sync_ns)
+                add_deserialize(t_done - t_recv)
                 if sync_ns:
-                    h_sync.add(sync_ns)
-                if not ok:
+                    add_sync(sync_ns)
+                if error is not None:
                     self.corrupt += 1
-                    self.event("corrupt", f"message {frame.seq}: {error}", seq=frame.seq)
-                recent.append((frame, t_recv, t_done, error))
+                    self.event("corrupt", f"message {seq}: {error}", seq=seq)
+                recent((frame, t_recv, t_done, error))
                 if pingpong:
-                    self.op = "send"
-                    send(frame.seq, frame.ser_ns, frame.crc, payload)
+                    send(seq, frame.ser_ns, frame.crc, payload)
                 if t_done >= self.next_flush:
                     self.write_record()
         except ChannelClosed as exc:
@@ -136,6 +140,7 @@ class Receiver(ChildRuntime):
         self.write_record()
         self.running.wait()
         self.state = "running"
+        self.op = "recv"
         self.write_record(status_only=True)
 
     def write_record(self, status_only: bool = False) -> None:

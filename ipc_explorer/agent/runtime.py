@@ -69,6 +69,8 @@ class ChildRuntime:
         self.op_since = time.monotonic_ns()
         self.counts: dict[str, int] = {}
         self.hists: dict[str, Histogram] = {}
+        #: Raw per-message durations since the last flush; bucketed at the flush, not per message.
+        self.raw: dict[str, list[int]] = {}
         self.max_ns: dict[str, int] = {}
         self.recent: deque[tuple] = deque(maxlen=8)
         self.pinned: list[dict[str, Any]] = []  # samples that must be shipped (injected)
@@ -145,6 +147,11 @@ class ChildRuntime:
             h = self.hists[name] = Histogram()
         return h
 
+    def values(self, name: str) -> list[int]:
+        """The raw list a loop appends one stage's durations to."""
+        self.hist(name)
+        return self.raw.setdefault(name, [])
+
     def event(self, kind: str, message: str, **extra: Any) -> None:
         self.events.append({"kind": kind, "message": message, "t": time.monotonic_ns(), **extra})
 
@@ -184,6 +191,10 @@ class ChildRuntime:
             "counts": dict(self.counts),
         }
         if not status_only:
+            for name, raw in self.raw.items():
+                if raw:
+                    self.hists[name].add_many(raw)
+                    raw.clear()
             record["hist"] = {name: h.drain() for name, h in self.hists.items()}
             record["max"] = dict(self.max_ns)
             samples = list(self.pinned)

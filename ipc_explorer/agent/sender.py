@@ -28,64 +28,51 @@ class Sender(ChildRuntime):
     def run(self) -> None:
         channel = self.open_channel()
         cfg = self.config
-        codec = get_codec(cfg["format"])
-        encode = codec.encode
+        encode = get_codec(cfg["format"]).encode
         size: int = cfg["size"]
         count: int | None = cfg.get("count")
+        last_seq = -1 if count is None else count - 1
         pingpong = cfg["pattern"] == "ping-pong"
         limits = channel.limits
         send = channel.send
         recv = channel.recv
-        h_ser = self.hist("serialize")
-        h_lat = self.hist("rtt")
-        h_back = self.hist("transmit_back")
+        add_serialize = self.values("serialize").append
+        add_rtt = self.values("rtt").append
+        add_back = self.values("transmit_back").append
         c = self.counters = SenderCounters()
+        injections = self.injections
+        running = self.running
 
         self.in_loop = True
         self.set_state("ready")
         self.started.wait()
         self.set_state("running")
-        period_start = monotonic_ns()
-        next_send = period_start
+        self.op = "send"
+        next_send = monotonic_ns()
         seq = 0
-        while count is None or seq < count:
+        while seq <= last_seq or last_seq < 0:
             if self.finish_requested:
                 break
-            if not self.running.is_set():
+            if not running.is_set():
                 self._pause()
                 next_send = monotonic_ns()
                 continue
-            injected: Any = None
-            if self.injections:
-                injected = self.injections.popleft()
-            t0 = monotonic_ns()
-            if injected is None:
-                payload = encode(sample_payload(seq, size))
-            else:
-                try:
-                    payload = encode(injected)
-                    limits.check(len(payload))
-                except (CodecError, MessageTooLarge) as exc:
-                    c.rejected += 1
-                    self.event("inject-rejected", str(exc))
+            if injections:
+                payload = self._encode_injected(encode, limits, injections.popleft())
+                if payload is None:
                     continue
-            t1 = monotonic_ns()
-            ser_ns = t1 - t0
+                injected = True
+                t0 = monotonic_ns()
+                ser_ns = self.injected_ser_ns
+            else:
+                injected = False
+                message = sample_payload(seq, size)
+                t0 = monotonic_ns()
+                payload = encode(message)
+                ser_ns = monotonic_ns() - t0
             crc = crc32(payload)
-            self.op = "send"
             wire = send(seq, ser_ns, crc, payload)
-            if not c.sent:
-                self.counts["t_first"] = t1
-            c.sent += 1
-            c.payload_bytes += len(payload)
-            c.wire_bytes += wire
-            h_ser.add(ser_ns)
-            if injected is not None:
-                c.injected += 1
-                frame = Frame(seq, 0, ser_ns, crc, payload)
-                self.pinned.append(self.sample(frame, injected=True, side="sender"))
             if pingpong:
-                self.op = "recv"
                 try:
                     echo = recv()
                     while echo.seq != seq:
@@ -93,18 +80,27 @@ class Sender(ChildRuntime):
                         echo = recv()
                 except RecvTimeout:
                     c.timeouts += 1
-                    seq += 1
-                    continue
-                t2 = monotonic_ns()
-                h_lat.add(t2 - t0)
-                h_back.add(t2 - echo.t_send)
-                c.echoed += 1
-                if echo.crc != crc or crc32(echo.payload) != crc:
-                    c.echo_corrupt += 1
-                self.recent.append((echo, t2 - t0))
-                now = t2
+                    echo = None
+                now = monotonic_ns()
+                if echo is not None:
+                    add_rtt(now - t0)
+                    add_back(now - echo.t_send)
+                    c.echoed += 1
+                    if echo.crc != crc or crc32(echo.payload) != crc:
+                        c.echo_corrupt += 1
+                    self.recent.append((echo, now - t0))
             else:
                 now = monotonic_ns()
+            if not seq:
+                self.counts["t_first"] = t0
+            c.sent += 1
+            c.payload_bytes += len(payload)
+            c.wire_bytes += wire
+            add_serialize(ser_ns)
+            if injected:
+                c.injected += 1
+                frame = Frame(seq, 0, ser_ns, crc, payload)
+                self.pinned.append(self.sample(frame, injected=True, side="sender"))
             seq += 1
             self.t_last = now
             if now >= self.next_flush:
@@ -116,6 +112,7 @@ class Sender(ChildRuntime):
                 if delay > 0:
                     self.op = "pace"
                     time.sleep(delay / 1e9)
+                    self.op = "send"
                 elif delay < -1_000_000_000:
                     next_send = now
         self.in_loop = False
@@ -123,12 +120,26 @@ class Sender(ChildRuntime):
         self.op = "idle"
         self.write_record()
 
+    def _encode_injected(self, encode: Any, limits: Any, value: Any) -> bytes | None:
+        """Serialize a user's payload; a value that cannot be sent is reported, not sent."""
+        t0 = monotonic_ns()
+        try:
+            payload = encode(value)
+            limits.check(len(payload))
+        except (CodecError, MessageTooLarge) as exc:
+            self.counters.rejected += 1
+            self.event("inject-rejected", str(exc))
+            return None
+        self.injected_ser_ns = monotonic_ns() - t0
+        return payload
+
     def _pause(self) -> None:
         self.state = "paused"
         self.op = "paused"
         self.write_record()
         self.running.wait()
         self.state = "running"
+        self.op = "send"
         self.write_record(status_only=True)
 
     def write_record(self, status_only: bool = False) -> None:

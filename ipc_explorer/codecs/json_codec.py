@@ -130,9 +130,7 @@ _WHITESPACE = re.compile(rb"[ \t\n\r]*")
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _PLAIN_RUN = re.compile(rb'[^"\\\x00-\x1f]*')
 _ESCAPE = re.compile(rb'\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})')
-_STRING = re.compile(
-    rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"'
-)
+_STRING = re.compile(rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"')
 _LITERALS = ((b"true", True, "bool"), (b"false", False, "bool"), (b"null", None, "null"))
 _NOT_JSON = (b"NaN", b"Infinity", b"-Infinity")
 _OPEN, _CLOSE, _COMMA, _COLON, _QUOTE = 0x7B, 0x7D, 0x2C, 0x3A, 0x22
@@ -211,9 +209,7 @@ class _JsonReader:
                     pos += 1
                     continue
                 if byte != _COMMA:
-                    self.fail(
-                        pos, f"expected ',' or '{chr(closer)}', found {_describe(data, pos)}"
-                    )
+                    self.fail(pos, f"expected ',' or '{chr(closer)}', found {_describe(data, pos)}")
                 self.span(pos, pos + 1, frame.path, "punct", ",")
                 pos = self.skip_whitespace(pos + 1, frame.path)
                 if frame.is_dict:
@@ -349,7 +345,7 @@ class _JsonReader:
                 escape = _ESCAPE.match(data, index)
                 if escape is None:
                     self.check_utf8(pos + 1, index)
-                    self.fail(index, f"invalid escape {data[index:index + 2]!r} in string")
+                    self.fail(index, f"invalid escape {data[index : index + 2]!r} in string")
                 index = escape.end()
             else:
                 self.check_utf8(pos + 1, index)

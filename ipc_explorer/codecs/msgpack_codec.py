@@ -198,7 +198,8 @@ class _MsgpackReader:
             if not stack:
                 break
         if pos < len(data):
-            self.fail(pos, f"{len(data) - pos} trailing bytes after the MessagePack value")
+            extra = len(data) - pos
+            self.fail(pos, f"{extra} trailing byte{'s' * (extra != 1)} after the value")
         return self.root
 
     def attach(self, value: Any, offset: int) -> None:
@@ -349,6 +350,8 @@ class _MsgpackReader:
         """Ext and fixext: a signed type byte, then ``length`` bytes of payload."""
         self.need(body, 1, "ext type")
         code = int.from_bytes(self.data[body : body + 1], "big", signed=True)
+        if code < 0 and code != _TIMESTAMP_EXT:
+            self.fail(body, f"ext type {code} is reserved (only -1, timestamp, is defined)")
         self.span(body, body + 1, path, "header", f"ext type {code}")
         body += 1
         self.need(body, length, "ext payload")

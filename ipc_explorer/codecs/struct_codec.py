@@ -186,7 +186,8 @@ class _StructReader:
         self.value["value"] = number
         self.value["data"] = self.read_text("data", 4, "u32")
         if self.pos < len(self.data):
-            self.fail(self.pos, f"{len(self.data) - self.pos} trailing bytes after the layout")
+            extra = len(self.data) - self.pos
+            self.fail(self.pos, f"{extra} trailing byte{'s' * (extra != 1)} after the layout")
         return self.value
 
     def read_text(self, field: str, width: int, width_name: str) -> str:

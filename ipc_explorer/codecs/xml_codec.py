@@ -166,6 +166,7 @@ _PLAIN_ATTRS = frozenset({"type"})
 _ENTRY_ATTRS = frozenset({"type", "key"})
 _XML_WHITESPACE = " \t\r\n"
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+_WHITESPACE_RUN = re.compile(rb"[ \t\r\n]*")
 # Pieces of a start or end tag, once expat has said the tag is well formed.
 _TAG_PIECE = re.compile(rb"""\s+|/?>|</|<|=|"[^"]*"|'[^']*'|[^\s=/<>"']+""")
 
@@ -201,6 +202,7 @@ class _XmlReader:
         self.pending: tuple[int, str, Any] | None = None
         self.covered = 0
         self.in_cdata = False
+        self.root_closed = False
         parser = expat.ParserCreate("UTF-8")
         parser.buffer_text = not track
         parser.StartElementHandler = self.start
@@ -221,10 +223,24 @@ class _XmlReader:
             self.parser.Parse(self.data, True)
         except expat.ExpatError as exc:
             offset = min(max(self.parser.ErrorByteIndex, 0), len(self.data))
+            if self.track and self.root_closed and self.pending is not None:
+                # After the root expat may point into the junk; it starts where good XML ends.
+                offset = min(offset, self.token_end(*self.pending[:2]))
             self.fail(offset, f"malformed XML: {expat.ErrorString(exc.code)}")
         if self.track:
             self.flush(len(self.data))
         return self.root
+
+    def token_end(self, start: int, kind: str) -> int:
+        """Where the token of an event that may follow the root element ends."""
+        data = self.data
+        if kind == "end":
+            is_end_tag = data.startswith(b"</", start)  # else the end of an empty element
+            return data.find(b">", start) + 1 if is_end_tag else start
+        closer = {"comment": b"-->", "pi": b"?>"}.get(kind)
+        if closer is not None:
+            return data.find(closer, start) + len(closer)
+        return _WHITESPACE_RUN.match(data, start).end()
 
     def fail(self, offset: int, message: str) -> NoReturn:
         if self.track:
@@ -240,8 +256,6 @@ class _XmlReader:
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         stack = self.stack
-        if len(stack) >= MAX_DEPTH:
-            self.fail(self.parser.CurrentByteIndex, f"elements nest deeper than {MAX_DEPTH}")
         key: Any = None
         allowed = _PLAIN_ATTRS
         if not stack:
@@ -270,6 +284,9 @@ class _XmlReader:
                     f"<{name}> inside {parent.path}, which holds a {parent.kind}",
                 )
         kind = attrs.get("type", "str")
+        # Only containers count: every open element is one, as scalars cannot hold elements.
+        if len(stack) >= MAX_DEPTH and (kind == "list" or kind == "map"):
+            self.fail(self.parser.CurrentByteIndex, f"containers nest deeper than {MAX_DEPTH}")
         if self.track:
             self.event("start", path)
         for attr in attrs:
@@ -286,6 +303,7 @@ class _XmlReader:
         if self.track:
             self.event("end", self.stack[-1].path)
         element = self.stack.pop()
+        self.root_closed = not self.stack
         if element.container is not None:
             return
         text = "".join(element.text)

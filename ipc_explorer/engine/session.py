@@ -451,6 +451,7 @@ class Session:
             "received": unique,
             **integrity,
             "timeouts": snd.count("timeouts"),
+            "kernel_drops": rcv.live.get("kernel_drops"),
             "wire_bytes": snd.count("wire_bytes"),
             "payload_bytes": payload_bytes,
             "elapsed_s": round(elapsed, 6),

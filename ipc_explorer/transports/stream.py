@@ -29,6 +29,7 @@ from ipc_explorer.transports.base import (
 
 STREAM_HEADER = struct.Struct("<IQQII")  # length, then the envelope
 STREAM_OVERHEAD = STREAM_HEADER.size
+_unpack_header = STREAM_HEADER.unpack_from
 _READ_CHUNK = 256 * 1024
 
 
@@ -51,50 +52,62 @@ def closed_error(exc: OSError, peer: str) -> ChannelClosed:
 
 
 class FrameReader:
-    """Cuts frames out of a byte stream read in bulk."""
+    """Cuts frames out of a byte stream read in bulk.
+
+    The common case (a whole frame already in the buffer) is a handful of operations: this
+    runs once per message on the receiver, so it is kept tight.
+    """
 
     def __init__(self, read_into: Callable[[memoryview], int], peer: str):
         self._read_into = read_into
         self._peer = peer
         self._buf = bytearray(_READ_CHUNK)
+        self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
 
     def read_frame(self) -> Frame:
-        buf = self._buf
+        start = self._start
+        if self._end - start >= STREAM_OVERHEAD:
+            length, seq, t_send, ser_ns, crc = _unpack_header(self._buf, start)
+            stop = start + 4 + length
+            if stop <= self._end and length >= 24:
+                self._start = stop
+                return Frame(seq, t_send, ser_ns, crc, self._view[start + STREAM_OVERHEAD : stop].tobytes())
+        return self._read_slow()
+
+    def _read_slow(self) -> Frame:
         while True:
             avail = self._end - self._start
             if avail >= STREAM_OVERHEAD:
-                length, seq, t_send, ser_ns, crc = STREAM_HEADER.unpack_from(buf, self._start)
+                (length,) = LENGTH_PREFIX.unpack_from(self._buf, self._start)
                 if length < ENVELOPE.size or length + 4 > MAX_STREAM_MESSAGE:
                     raise TransportError(
-                        f"corrupt stream: frame length {length} at stream offset {self._start}"
+                        f"corrupt stream: frame length {length} at buffer offset {self._start}"
                     )
-                total = length + 4
-                if avail >= total:
-                    begin = self._start + STREAM_OVERHEAD
-                    self._start += total
-                    return Frame(seq, t_send, ser_ns, crc, bytes(buf[begin : self._start]))
-                need = total
+                need = length + 4
+                if avail >= need:
+                    return self.read_frame()
             else:
                 need = STREAM_OVERHEAD
             self._fill(need)
-            buf = self._buf
 
     def _fill(self, need: int) -> None:
         """Read more, first making room for a frame of ``need`` bytes."""
-        buf = self._buf
-        if len(buf) - self._start < need or self._end == len(buf):
-            avail = self._end - self._start
-            if need > len(buf):
+        avail = self._end - self._start
+        if avail == 0:
+            self._start = self._end = 0
+        elif len(self._buf) - self._start < need or self._end == len(self._buf):
+            if need > len(self._buf):
                 grown = bytearray(max(need, _READ_CHUNK))
-                grown[:avail] = buf[self._start : self._end]
-                self._buf = buf = grown
+                grown[:avail] = self._buf[self._start : self._end]
+                self._buf = grown
+                self._view = memoryview(grown)
             else:
-                buf[:avail] = buf[self._start : self._end]
+                self._buf[:avail] = self._buf[self._start : self._end]
             self._start, self._end = 0, avail
         try:
-            got = self._read_into(memoryview(buf)[self._end :])
+            got = self._read_into(self._view[self._end :])
         except (ConnectionResetError, BrokenPipeError) as exc:
             raise closed_error(exc, self._peer) from None
         if got == 0:

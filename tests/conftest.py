@@ -1,0 +1,78 @@
+"""Shared fixtures: every test runs under a leak check (processes, /dev/shm, temp dirs)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shm_entries() -> set[str]:
+    try:
+        return set(os.listdir("/dev/shm"))
+    except FileNotFoundError:
+        return set()
+
+
+def mqueue_entries() -> set[str]:
+    try:
+        return set(os.listdir("/dev/mqueue"))
+    except FileNotFoundError:
+        return set()
+
+
+def temp_dirs() -> set[str]:
+    return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("ipcx-")}
+
+
+def agent_processes() -> list[psutil.Process]:
+    """Every ipc-explorer child on the machine (not only ours: a SIGKILLed parent orphans them)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "ipc_explorer.agent" in cmdline:
+            found.append(proc)
+    return found
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """After each test: no new /dev/shm entry, queue, ipcx temp dir, or agent process."""
+    shm, mq, tmp = shm_entries(), mqueue_entries(), temp_dirs()
+    yield
+    wait_until(lambda: not agent_processes(), 3.0)
+    left = agent_processes()
+    for proc in left:
+        proc.kill()
+    assert not left, f"child processes left running: {[p.pid for p in left]}"
+    assert shm_entries() - shm == set(), "objects left in /dev/shm"
+    assert mqueue_entries() - mq == set(), "message queues left in /dev/mqueue"
+    assert temp_dirs() - tmp == set(), "temp dirs left behind"
+
+
+def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess[str]:
+    """``ipc-explorer ARGS`` as a user runs it, in a separate process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("COLUMNS", "120")
+    return subprocess.run(
+        [sys.executable, "-m", "ipc_explorer", *args],
+        capture_output=True, text=True, timeout=timeout, env=env, **kwargs,
+    )
