@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--size", "-s", type=int, default=64, help="bytes of payload data per message (default 64)")
     run.add_argument("--rate", "-r", type=float, help="messages per second (default: as fast as possible)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    run.add_argument(
+        "--corrupt-every", type=int, metavar="N",
+        help="fault injection: flip a byte in every Nth message after its checksum (watch it caught)",
+    )
     _add_channel_options(run)
 
     bench = sub.add_parser("bench", help="run every mechanism with the same workload and compare")
@@ -176,6 +180,7 @@ def _config_from(args: argparse.Namespace) -> SessionConfig:
         rate=args.rate,
         options=_options(args),
         cpus=args.pin,
+        corrupt_every=getattr(args, "corrupt_every", None),
     )
 
 

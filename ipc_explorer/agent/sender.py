@@ -40,6 +40,7 @@ class Sender(ChildRuntime):
         add_rtt = self.values("rtt").append
         add_back = self.values("transmit_back").append
         c = self.counters = SenderCounters()
+        corrupt_every = cfg.get("corrupt_every") or 0
         injections = self.injections
         running = self.running
 
@@ -71,6 +72,8 @@ class Sender(ChildRuntime):
                 payload = encode(message)
                 ser_ns = monotonic_ns() - t0
             crc = crc32(payload)
+            if corrupt_every and seq % corrupt_every == corrupt_every - 1 and payload:
+                payload = payload[:-1] + bytes([payload[-1] ^ 0xFF])  # the receiver must notice
             wire = send(seq, ser_ns, crc, payload)
             if pingpong:
                 try:

@@ -29,8 +29,9 @@ attributes or types, text other than whitespace inside a list or map, elements i
 and numbers not written the way ``encode`` writes them. Comments, processing instructions, CDATA
 sections and character references are accepted. Containers nest at most ``MAX_DEPTH`` deep.
 
-``decode`` runs expat once with buffered text and no position tracking; on an error it parses
-again tracking every event, which is also what ``annotate`` does, to report offsets and spans.
+``decode`` runs expat with small closures that only build the value; on any error it parses
+again with ``_XmlReader``, which tracks every event (as ``annotate`` does) to report the offset,
+the spans and the partial value.
 """
 
 from __future__ import annotations
@@ -144,14 +145,14 @@ class XmlCodec(Codec):
 
     def decode(self, data: bytes) -> Any:
         try:
-            return _XmlReader(data, track=False).read()
+            return _decode_fast(data)
         except Exception:
             # Parse again, tracking every position, to report where (or, should the two
             # disagree, which they should not, to return the value).
-            return _XmlReader(data, track=True).read()
+            return _XmlReader(data).read()
 
     def annotate(self, data: bytes) -> list[Span]:
-        reader = _XmlReader(data, track=True)
+        reader = _XmlReader(data)
         reader.read()
         return reader.spans
 
@@ -171,6 +172,112 @@ _WHITESPACE_RUN = re.compile(rb"[ \t\r\n]*")
 _TAG_PIECE = re.compile(rb"""\s+|/?>|</|<|=|"[^"]*"|'[^']*'|[^\s=/<>"']+""")
 
 
+class _Rejected(Exception):
+    """The fast decoder gives up; ``_XmlReader`` then says where and why."""
+
+
+def _to_int(text: str) -> int:
+    if _INT_TEXT.match(text):
+        return int(text)
+    raise _Rejected
+
+
+def _to_float(text: str) -> float:
+    if _FLOAT_TEXT.match(text):
+        return float(text)
+    raise _Rejected
+
+
+def _to_null(text: str) -> None:
+    if text:
+        raise _Rejected
+
+
+def _text(text: str) -> str:
+    return text
+
+
+_CONVERTERS = {
+    "str": _text,
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _BOOLS.__getitem__,
+    "null": _to_null,
+}
+
+
+def _decode_fast(data: bytes) -> Any:
+    """The same mapping as ``_XmlReader`` with as little work per event as possible.
+
+    It raises on anything unusual, without saying where: the caller then runs the reader.
+    """
+    parser = expat.ParserCreate("UTF-8")
+    parser.buffer_text = True
+    # One entry per open element: (container, key) for lists and maps, (text pieces, key, type)
+    # for scalars. The root's parent is a one-item list.
+    root: list[Any] = []
+    stack: list[tuple[Any, ...]] = [(root, None)]
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if attrs:
+            kind = attrs.get("type", "str")
+            key = attrs.get("key") if name == "entry" else None
+            if len(attrs) != ("type" in attrs) + (key is not None):
+                raise _Rejected
+        else:
+            kind, key = "str", None
+        parent = stack[-1]
+        holder = parent[0]
+        if len(parent) == 3:  # a scalar holds no elements
+            raise _Rejected
+        if holder.__class__ is dict:
+            if key is None:
+                key = name
+        elif name != ("message" if holder is root else "item"):
+            raise _Rejected
+        if kind == "list" or kind == "map":
+            if len(stack) > MAX_DEPTH:
+                raise _Rejected
+            container: Any = [] if kind == "list" else {}
+            if holder.__class__ is dict:
+                holder[key] = container
+            else:
+                holder.append(container)
+            stack.append((container, key))
+        elif kind in _CONVERTERS:
+            stack.append(([], key, kind))
+        else:
+            raise _Rejected
+
+    def end(_name: str) -> None:
+        element = stack.pop()
+        if len(element) == 3:
+            held, key, kind = element
+            value = _CONVERTERS[kind]("".join(held))
+            holder = stack[-1][0]
+            if holder.__class__ is dict:
+                holder[key] = value
+            else:
+                holder.append(value)
+
+    def chars(text: str) -> None:
+        element = stack[-1]
+        if len(element) == 3:
+            element[0].append(text)
+        elif text.strip(_XML_WHITESPACE):
+            raise _Rejected
+
+    def doctype(*_: Any) -> None:
+        raise _Rejected
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    parser.StartDoctypeDeclHandler = doctype
+    parser.Parse(data, True)
+    return root[0]
+
+
 class _Element:
     """An open element: its type, where its value goes, and its text so far."""
 
@@ -187,15 +294,14 @@ class _Element:
 
 
 class _XmlReader:
-    """Builds the value from expat events; with ``track`` also turns every event into spans.
+    """Builds the value from expat events and turns every event into spans.
 
     Expat reports each event at its start (``CurrentByteIndex``), so an event's bytes run to
     where the next event starts; the pending event is written out when the next one arrives.
     """
 
-    def __init__(self, data: bytes, track: bool) -> None:
+    def __init__(self, data: bytes) -> None:
         self.data = data
-        self.track = track
         self.spans: list[Span] = []
         self.root: Any = None
         self.stack: list[_Element] = []
@@ -204,18 +310,17 @@ class _XmlReader:
         self.in_cdata = False
         self.root_closed = False
         parser = expat.ParserCreate("UTF-8")
-        parser.buffer_text = not track
+        parser.buffer_text = False  # one event per piece, each with its own offset
         parser.StartElementHandler = self.start
         parser.EndElementHandler = self.end
         parser.CharacterDataHandler = self.chars
         parser.StartDoctypeDeclHandler = self.doctype
-        if track:
-            parser.XmlDeclHandler = lambda *_: self.event("declaration", None)
-            parser.CommentHandler = lambda _text: self.event("comment", None)
-            parser.ProcessingInstructionHandler = lambda target, _data: self.event("pi", target)
-            parser.StartCdataSectionHandler = self.start_cdata
-            parser.EndCdataSectionHandler = self.end_cdata
-            parser.DefaultHandler = lambda _text: self.event("other", None)
+        parser.XmlDeclHandler = lambda *_: self.event("declaration", None)
+        parser.CommentHandler = lambda _text: self.event("comment", None)
+        parser.ProcessingInstructionHandler = lambda target, _data: self.event("pi", target)
+        parser.StartCdataSectionHandler = self.start_cdata
+        parser.EndCdataSectionHandler = self.end_cdata
+        parser.DefaultHandler = lambda _text: self.event("other", None)
         self.parser = parser
 
     def read(self) -> Any:
@@ -223,12 +328,11 @@ class _XmlReader:
             self.parser.Parse(self.data, True)
         except expat.ExpatError as exc:
             offset = min(max(self.parser.ErrorByteIndex, 0), len(self.data))
-            if self.track and self.root_closed and self.pending is not None:
+            if self.root_closed and self.pending is not None:
                 # After the root expat may point into the junk; it starts where good XML ends.
                 offset = min(offset, self.token_end(*self.pending[:2]))
             self.fail(offset, f"malformed XML: {expat.ErrorString(exc.code)}")
-        if self.track:
-            self.flush(len(self.data))
+        self.flush(len(self.data))
         return self.root
 
     def token_end(self, start: int, kind: str) -> int:
@@ -243,8 +347,7 @@ class _XmlReader:
         return _WHITESPACE_RUN.match(data, start).end()
 
     def fail(self, offset: int, message: str) -> NoReturn:
-        if self.track:
-            self.flush(offset)
+        self.flush(offset)
         raise DecodeError(offset, message, PartialDecode(self.root, self.spans))
 
     # --- expat handlers -------------------------------------------------------------------
@@ -270,14 +373,14 @@ class _XmlReader:
                     allowed = _ENTRY_ATTRS
                 else:
                     key = name
-                path = member_path(parent.path, key) if self.track else ""
+                path = member_path(parent.path, key)
             elif parent.kind == "list":
                 if name != "item":
                     self.fail(
                         self.parser.CurrentByteIndex,
                         f"items of the list {parent.path} must be <item>, not <{name}>",
                     )
-                path = item_path(parent.path, len(parent.container)) if self.track else ""
+                path = item_path(parent.path, len(parent.container))
             else:
                 self.fail(
                     self.parser.CurrentByteIndex,
@@ -287,8 +390,7 @@ class _XmlReader:
         # Only containers count: every open element is one, as scalars cannot hold elements.
         if len(stack) >= MAX_DEPTH and (kind == "list" or kind == "map"):
             self.fail(self.parser.CurrentByteIndex, f"containers nest deeper than {MAX_DEPTH}")
-        if self.track:
-            self.event("start", path)
+        self.event("start", path)
         for attr in attrs:
             if attr not in allowed:
                 self.fail(self.parser.CurrentByteIndex, f"unexpected attribute {attr!r}")
@@ -300,27 +402,24 @@ class _XmlReader:
         stack.append(_Element(kind, container, path, key))
 
     def end(self, _name: str) -> None:
-        if self.track:
-            self.event("end", self.stack[-1].path)
+        self.event("end", self.stack[-1].path)
         element = self.stack.pop()
         self.root_closed = not self.stack
         if element.container is not None:
             return
         text = "".join(element.text)
         value = self.convert(element, text)
-        if self.track:
-            label = _value_label(element.kind, value)
-            for index in element.text_spans:
-                old = self.spans[index]
-                self.spans[index] = Span(old.start, old.end, old.path, old.kind, label)
+        label = _value_label(element.kind, value)
+        for index in element.text_spans:
+            old = self.spans[index]
+            self.spans[index] = Span(old.start, old.end, old.path, old.kind, label)
         self.attach(value, element.key)
 
     def chars(self, text: str) -> None:
         element = self.stack[-1]
-        if self.track:
-            self.event("text", (element, text))
-            if element.text_start < 0:
-                element.text_start = self.parser.CurrentByteIndex
+        self.event("text", (element, text))
+        if element.text_start < 0:
+            element.text_start = self.parser.CurrentByteIndex
         if element.container is None:
             element.text.append(text)
         elif text.strip(_XML_WHITESPACE):

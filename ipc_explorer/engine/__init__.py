@@ -8,7 +8,7 @@ from ipc_explorer.engine.events import (
     SessionEnded,
     StateChanged,
 )
-from ipc_explorer.engine.session import Session, SessionError, largest_message
+from ipc_explorer.engine.session import Session, SessionError, largest_message, largest_size
 from ipc_explorer.engine.stats import SessionStats, SideState
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "StateChanged",
     "UsageError",
     "largest_message",
+    "largest_size",
 ]

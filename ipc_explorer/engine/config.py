@@ -24,6 +24,8 @@ class SessionConfig:
     rate: float | None = None  # messages per second; None: as fast as possible
     options: TransportOptions = field(default_factory=TransportOptions)
     cpus: dict[str, int] | None = None  # {"sender": 0, "receiver": 1} pins each child
+    #: Fault injection: flip a payload byte of every Nth message after its checksum is taken.
+    corrupt_every: int | None = None
 
     def validate(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -39,6 +41,8 @@ class SessionConfig:
             raise UsageError("--count must be 0 or more")
         if self.size < 0:
             raise UsageError("--size must be 0 or more")
+        if self.corrupt_every is not None and self.corrupt_every < 1:
+            raise UsageError("--corrupt-every must be 1 or more")
         if self.rate is not None and self.rate <= 0:
             raise UsageError("--rate must be more than 0 (leave it out for as fast as possible)")
 

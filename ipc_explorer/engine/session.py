@@ -67,6 +67,28 @@ def largest_message(config: SessionConfig) -> int:
     return max(len(codec.encode(sample_payload(seq, config.size))) for seq in seqs)
 
 
+def largest_size(config: SessionConfig) -> int:
+    """The largest ``size`` whose generated messages fit the mechanism (its limit, exactly)."""
+    transport = get_transport(config.mechanism)
+    workdir = Path(tempfile.mkdtemp(prefix="ipcx-probe-"))
+    try:
+        plan = transport.create(config.options, workdir, secrets.token_hex(4), config.duplex)
+        plan.close_fds()
+        transport.destroy(plan)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    low, high = 0, plan.limits.max_payload
+    if largest_message(replace(config, size=0)) > plan.limits.max_payload:
+        return -1
+    while low < high:
+        mid = (low + high + 1) // 2
+        if largest_message(replace(config, size=mid)) <= plan.limits.max_payload:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
 class Session:
     """Run one configuration; ``await start()``, then ``run_to_completion()`` or ``stop()``."""
 
@@ -149,6 +171,7 @@ class Session:
             "count": cfg.count,
             "rate": cfg.rate,
             "cpus": cfg.cpus,
+            "corrupt_every": cfg.corrupt_every,
         }
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -428,7 +451,9 @@ class Session:
         t_last = max(rcv.count("t_last"), snd.count("t_last") if pingpong else 0)
         elapsed = (t_last - t_first) / 1e9 if t_first and t_last > t_first else 0.0
         payload_bytes = snd.count("payload_bytes")
-        corrupt = rcv.count("corrupt") + snd.count("echo_corrupt")
+        # A message corrupted on the way out comes back corrupted too: in ping-pong the sender's
+        # count covers both directions.
+        corrupt = snd.count("echo_corrupt") if pingpong else rcv.count("corrupt")
         integrity = {
             "lost": max(sent - unique, 0),
             "duplicated": rcv.count("duplicated"),
@@ -480,4 +505,5 @@ __all__ = [
     "SessionError",
     "UsageError",
     "largest_message",
+    "largest_size",
 ]

@@ -1,0 +1,55 @@
+"""Sizes from 0 B to each mechanism's limit work; one byte more is a clear error naming it."""
+
+from __future__ import annotations
+
+import pytest
+
+from ipc_explorer.engine import Session, SessionConfig, largest_size
+from ipc_explorer.transports import MECHANISMS, MessageTooLarge
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.timeout(120)
+
+LIMIT_TEXT = {
+    "udp": "the UDP datagram limit is 65507 bytes",
+    "mq": "this queue's msgsize is 8192 bytes",
+    "shm": "this ring's slot size is 65536 bytes",
+    "unix-dgram": "this Unix datagram socket's limit is",
+    "pipe": "caps a message on a pipe at 16777216 bytes",
+    "http": "caps an HTTP body at",
+}
+
+
+async def run(config: SessionConfig) -> dict:
+    session = Session(config)
+    try:
+        await session.start()
+        return await session.run_to_completion()
+    finally:
+        await session.stop()
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+async def test_empty_and_largest_messages_arrive(mechanism):
+    fmt = "json"
+    empty = await run(SessionConfig(mechanism=mechanism, format=fmt, count=50, size=0))
+    assert empty["received"] == 50 or mechanism == "udp"
+    largest = largest_size(SessionConfig(mechanism=mechanism, format=fmt, count=3))
+    assert largest > 1000
+    summary = await run(SessionConfig(mechanism=mechanism, format=fmt, count=3, size=largest))
+    assert summary["sent"] == 3
+    if mechanism != "udp":
+        assert summary["received"] == 3 and summary["ok"], summary["problems"]
+    with pytest.raises(MessageTooLarge):
+        await run(SessionConfig(mechanism=mechanism, format=fmt, count=3, size=largest + 1))
+
+
+@pytest.mark.parametrize("mechanism", ["udp", "mq", "shm", "unix-dgram", "pipe", "http"])
+def test_one_byte_over_the_limit_is_a_clear_cli_error(mechanism):
+    largest = largest_size(SessionConfig(mechanism=mechanism, format="msgpack", count=10))
+    result = run_cli("run", "-m", mechanism, "-f", "msgpack", "-n", "10", "-s", str(largest + 1))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "message too large" in result.stderr
+    assert LIMIT_TEXT[mechanism] in " ".join(result.stderr.split())
