@@ -37,6 +37,14 @@ class SideState:
     def count(self, name: str) -> int:
         return int(self.counts.get(name, 0))
 
+    @property
+    def stalled_ns(self) -> int:
+        """How long a running side has made no progress (a blocked writer, a paused peer)."""
+        last = self.count("t_last")
+        if self.state != "running" or not last:
+            return 0
+        return max(self.t - last, 0)
+
 
 class SessionStats:
     """Merged counts, histograms and recent messages of one session."""
