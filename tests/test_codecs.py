@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import struct
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -658,6 +659,24 @@ def test_values_a_format_cannot_carry_raise_encode_error(name: str, value: Any) 
     with pytest.raises(EncodeError) as info:
         get_codec(name).encode(value)
     assert str(info.value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_failed_encode_leaves_nothing_behind(name: str) -> None:
+    codec = get_codec(name)
+    good = sample_payload(2, 5)
+    expected = codec.encode(good)
+    with pytest.raises(EncodeError):
+        codec.encode({"id": 2**64, "kind": "\ud800", "value": 1.0, "data": [object()]})
+    assert codec.encode(good) == expected
+
+
+def test_msgpack_encode_from_many_threads() -> None:
+    codec = get_codec("msgpack")
+    payloads = [sample_payload(seq, seq % 50) for seq in range(400)]
+    expected = [codec.encode(payload) for payload in payloads]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(codec.encode, payloads)) == expected
 
 
 def test_struct_encode_error_says_what_does_not_fit() -> None:

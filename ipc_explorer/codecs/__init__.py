@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from ipc_explorer.codecs.base import (
     SPAN_KINDS,
     Codec,
@@ -20,31 +22,26 @@ def register(cls: type[Codec]) -> type[Codec]:
     return cls
 
 
-def _load_builtin() -> None:
-    # Imported for their @register side effect.
-    import importlib
-
-    for module in ("json_codec", "xml_codec", "msgpack_codec", "struct_codec"):
-        try:
-            importlib.import_module(f"ipc_explorer.codecs.{module}")
-        except ModuleNotFoundError:  # TEMP
-            pass
+#: Format names and their modules, imported on first use (a child loads only its own format).
+FORMATS = {
+    "json": "json_codec",
+    "xml": "xml_codec",
+    "msgpack": "msgpack_codec",
+    "struct": "struct_codec",
+}
 
 
 def codec_names() -> list[str]:
-    _load_builtin()
-    return list(_REGISTRY)
+    return list(FORMATS)
 
 
 def get_codec(name: str) -> Codec:
     """A codec instance by name; ValueError listing the valid names otherwise."""
-    _load_builtin()
-    try:
-        return _REGISTRY[name]()
-    except KeyError:
-        raise ValueError(
-            f"unknown format {name!r}; valid formats: {', '.join(_REGISTRY)}"
-        ) from None
+    if name not in FORMATS:
+        raise ValueError(f"unknown format {name!r}; valid formats: {', '.join(FORMATS)}")
+    if name not in _REGISTRY:
+        importlib.import_module(f"ipc_explorer.codecs.{FORMATS[name]}")
+    return _REGISTRY[name]()
 
 
 __all__ = [
@@ -53,6 +50,7 @@ __all__ = [
     "CodecError",
     "DecodeError",
     "EncodeError",
+    "FORMATS",
     "PartialDecode",
     "Span",
     "codec_names",

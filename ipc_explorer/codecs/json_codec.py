@@ -56,20 +56,27 @@ def _printable(text: str) -> str:
 
 
 def exceeds_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when lists/dicts nest deeper than ``limit``; iterative, so deep input is safe."""
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
+    """True when lists/tuples/dicts nest deeper than ``limit``.
+
+    Level by level, without recursion, and looking only at containers: a message with one
+    large blob costs as little as a small one.
+    """
+    level = [value]
+    for _ in range(limit + 1):
+        deeper = []
+        for item in level:
+            if isinstance(item, dict):
+                item = item.values()
+            elif not isinstance(item, (list, tuple)):
+                continue
+            deeper += [child for child in item if isinstance(child, _CONTAINERS)]
+        if not deeper:
+            return False
+        level = deeper
+    return True
+
+
+_CONTAINERS = (dict, list, tuple)
 
 
 def _reject_constant(name: str) -> Any:
@@ -106,17 +113,19 @@ class JsonCodec(Codec):
                 f"string contains a lone surrogate U+{ord(text[exc.start]):04X}, "
                 "which UTF-8 cannot carry"
             ) from None
-        if data.count(b"[") + data.count(b"{") > MAX_DEPTH and exceeds_depth(value):
+        if len(data) > 2 * MAX_DEPTH and exceeds_depth(value):  # each level takes 2 bytes
             raise EncodeError(f"value nests deeper than {MAX_DEPTH} levels")
         return data
 
     def decode(self, data: bytes) -> Any:
         try:
+            # Not json.loads(bytes): it guesses UTF-16/32 and lets encoded surrogates through,
+            # which the byte parser (and RFC 8259) would refuse. Decoding first is also faster.
             value = _DECODER.decode(data.decode("utf-8"))
-        except (ValueError, RecursionError):
+        except Exception:
             # Slow path only to locate the error in bytes; returns if it disagrees (it should not).
             return _JsonReader(data).read()
-        if data.count(b"[") + data.count(b"{") > MAX_DEPTH and exceeds_depth(value):
+        if len(data) > 2 * MAX_DEPTH and exceeds_depth(value):
             return _JsonReader(data).read()  # raises the depth error with its offset
         return value
 

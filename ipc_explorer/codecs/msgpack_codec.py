@@ -33,15 +33,10 @@ from ipc_explorer.codecs.json_codec import (
     short_text,
 )
 
-# Type bytes that start an array or a map: a message with at most MAX_DEPTH of them (anywhere,
-# even inside strings) cannot nest too deep, which spares the depth walk for nearly every message.
-_NOT_CONTAINER_BYTES = bytes(
-    byte for byte in range(256) if not (0x80 <= byte <= 0x9F or 0xDC <= byte <= 0xDF)
-)
-
 
 def _might_nest_too_deep(data: bytes) -> bool:
-    return len(data) > MAX_DEPTH and len(data.translate(None, _NOT_CONTAINER_BYTES)) > MAX_DEPTH
+    # Each level takes at least a byte: small messages cannot be too deep.
+    return len(data) > MAX_DEPTH
 
 
 @register

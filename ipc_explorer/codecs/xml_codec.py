@@ -137,11 +137,12 @@ class XmlCodec(Codec):
 
     def encode(self, value: Any) -> bytes:
         out = [_DECLARATION]
-        _write(out, value, "message", "message", 0)
         try:
-            return "".join(out).encode("utf-8")
-        except ValueError as exc:  # an int too long for str(); surrogates are caught earlier
+            _write(out, value, "message", "message", 0)
+        except ValueError as exc:  # an int too long for str()
             raise EncodeError(f"cannot write XML: {exc}") from None
+        # Every string went through _check_text, so no lone surrogate can reach the encoder.
+        return "".join(out).encode("utf-8")
 
     def decode(self, data: bytes) -> Any:
         try:
