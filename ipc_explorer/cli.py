@@ -152,7 +152,12 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_row("channel", str(channel.get("kernel_object", "")))
     table.add_row("messages", f"{summary['sent']:,} sent, {summary['received']:,} received")
     integrity = ", ".join(f"{k} {summary[k]:,}" for k in ("lost", "duplicated", "reordered", "corrupt"))
-    table.add_row("integrity", integrity + ("" if summary["reliable"] else " (UDP may drop: counted, not retried)"))
+    if not summary["reliable"]:
+        integrity += " (datagrams may drop: counted, never retried"
+        if summary.get("kernel_drops") is not None:
+            integrity += f"; the kernel counted {summary['kernel_drops']:,} drops"
+        integrity += ")"
+    table.add_row("integrity", integrity)
     table.add_row("bytes", f"{summary['payload_bytes']:,} payload, {summary['wire_bytes']:,} on the wire")
     table.add_row("throughput", f"{summary['msgs_per_s']:,.0f} msgs/s, {summary['mb_per_s']:,.2f} MB/s over {summary['elapsed_s']:.3f} s")
     table.add_row(
