@@ -35,7 +35,9 @@ def _positive_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
     return values
@@ -51,10 +53,14 @@ def _pin(text: str) -> dict[str, int]:
 def _add_channel_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("channel options")
     g.add_argument("--nagle", action="store_true", help="tcp/http: turn Nagle's algorithm back on")
-    g.add_argument("--port", type=int, default=0, help="tcp/udp/http: port on 127.0.0.1 (default: any free)")
+    g.add_argument(
+        "--port", type=int, default=0, help="tcp/udp/http: port on 127.0.0.1 (default: any free)"
+    )
     g.add_argument("--pipe-size", type=int, help="pipe/fifo: buffer size with F_SETPIPE_SZ")
     g.add_argument("--slots", type=int, default=8, help="shm: slots in the ring (default 8)")
-    g.add_argument("--slot-size", type=int, default=65536, help="shm: bytes per slot (default 65536)")
+    g.add_argument(
+        "--slot-size", type=int, default=65536, help="shm: bytes per slot (default 65536)"
+    )
     g.add_argument("--pin", type=_pin, metavar="S,R", help="pin sender and receiver to these CPUs")
 
 
@@ -67,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"ipc-explorer {__version__}")
-    parser.add_argument("--mechanism", "-m", default="pipe", help="mechanism for the default session")
+    parser.add_argument(
+        "--mechanism", "-m", default="pipe", help="mechanism for the default session"
+    )
     parser.add_argument("--format", "-f", default="msgpack", help="format for the default session")
     sub = parser.add_subparsers(dest="command", parser_class=UsageArgumentParser)
 
@@ -75,23 +83,48 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mechanism", "-m", default="pipe", help=f"one of: {', '.join(MECHANISMS)}")
     run.add_argument("--format", "-f", default="msgpack", help="one of: json, xml, msgpack, struct")
     run.add_argument("--pattern", "-p", default="stream", help=f"one of: {', '.join(PATTERNS)}")
-    run.add_argument("--count", "-n", type=int, default=1000, help="messages to send (default 1000)")
-    run.add_argument("--size", "-s", type=int, default=64, help="bytes of payload data per message (default 64)")
-    run.add_argument("--rate", "-r", type=float, help="messages per second (default: as fast as possible)")
+    run.add_argument(
+        "--count", "-n", type=int, default=1000, help="messages to send (default 1000)"
+    )
+    run.add_argument(
+        "--size", "-s", type=int, default=64, help="bytes of payload data per message (default 64)"
+    )
+    run.add_argument(
+        "--rate", "-r", type=float, help="messages per second (default: as fast as possible)"
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     run.add_argument(
-        "--corrupt-every", type=int, metavar="N",
-        help="fault injection: flip a byte in every Nth message after its checksum (watch it caught)",
+        "--corrupt-every",
+        type=int,
+        metavar="N",
+        help="fault injection: flip a byte in every Nth message after its checksum is taken",
     )
     _add_channel_options(run)
 
     bench = sub.add_parser("bench", help="run every mechanism with the same workload and compare")
-    bench.add_argument("--sizes", type=_positive_list, default=[64, 4096], help="comma-separated sizes (default 64,4096)")
-    bench.add_argument("--formats", default="msgpack", help="comma-separated formats, or 'all' (default msgpack)")
-    bench.add_argument("--mechanisms", default="all", help="comma-separated mechanisms (default all)")
-    bench.add_argument("--count", type=int, default=2000, help="messages per stream run (default 2000)")
-    bench.add_argument("--round-trips", type=int, default=500, help="messages per ping-pong run (default 500)")
-    bench.add_argument("--floor", action="store_true", help="also run the bare Python loop per mechanism and print the ratio")
+    bench.add_argument(
+        "--sizes",
+        type=_positive_list,
+        default=[64, 4096],
+        help="comma-separated sizes (default 64,4096)",
+    )
+    bench.add_argument(
+        "--formats", default="msgpack", help="comma-separated formats, or 'all' (default msgpack)"
+    )
+    bench.add_argument(
+        "--mechanisms", default="all", help="comma-separated mechanisms (default all)"
+    )
+    bench.add_argument(
+        "--count", type=int, default=2000, help="messages per stream run (default 2000)"
+    )
+    bench.add_argument(
+        "--round-trips", type=int, default=500, help="messages per ping-pong run (default 500)"
+    )
+    bench.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the bare Python loop per mechanism and print the ratio",
+    )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_channel_options(bench)
     return parser
@@ -151,18 +184,26 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     channel = summary.get("channel") or {}
     table.add_row("channel", str(channel.get("kernel_object", "")))
     table.add_row("messages", f"{summary['sent']:,} sent, {summary['received']:,} received")
-    integrity = ", ".join(f"{k} {summary[k]:,}" for k in ("lost", "duplicated", "reordered", "corrupt"))
+    integrity = ", ".join(
+        f"{k} {summary[k]:,}" for k in ("lost", "duplicated", "reordered", "corrupt")
+    )
     if not summary["reliable"]:
         integrity += " (datagrams may drop: counted, never retried"
         if summary.get("kernel_drops") is not None:
             integrity += f"; the kernel counted {summary['kernel_drops']:,} drops"
         integrity += ")"
     table.add_row("integrity", integrity)
-    table.add_row("bytes", f"{summary['payload_bytes']:,} payload, {summary['wire_bytes']:,} on the wire")
-    table.add_row("throughput", f"{summary['msgs_per_s']:,.0f} msgs/s, {summary['mb_per_s']:,.2f} MB/s over {summary['elapsed_s']:.3f} s")
+    table.add_row(
+        "bytes", f"{summary['payload_bytes']:,} payload, {summary['wire_bytes']:,} on the wire"
+    )
+    table.add_row(
+        "throughput",
+        f"{summary['msgs_per_s']:,.0f} msgs/s, {summary['mb_per_s']:,.2f} MB/s "
+        f"over {summary['elapsed_s']:.3f} s",
+    )
     table.add_row(
         f"latency ({summary['latency_kind']}, µs)",
-        f"p50 {_fmt_us(lat['p50'])}  p90 {_fmt_us(lat['p90'])}  p99 {_fmt_us(lat['p99'])}  max {_fmt_us(lat['max'])}",
+        "  ".join(f"{q} {_fmt_us(lat[q])}" for q in ("p50", "p90", "p99", "max")),
     )
     stages = summary["stages_us"]
     table.add_row("stages (median µs)", "  ".join(f"{k} {_fmt_us(v)}" for k, v in stages.items()))
@@ -225,7 +266,12 @@ def cmd_bench(args: argparse.Namespace, console: Console, err: Console) -> int:
             loop.add_signal_handler(sig, task.cancel)
         try:
             return await run_bench(
-                mechanisms, formats, args.sizes, args.count, args.round_trips, base,
+                mechanisms,
+                formats,
+                args.sizes,
+                args.count,
+                args.round_trips,
+                base,
                 floor=args.floor,
                 progress=None if args.json else (lambda text: err.print(f"[dim]running {text}[/]")),
             )
@@ -242,14 +288,25 @@ def cmd_bench(args: argparse.Namespace, console: Console, err: Console) -> int:
     return EXIT_OK if all(r.get("integrity_ok", True) for r in rows) else EXIT_FAILED
 
 
-def print_bench(rows: list[dict[str, Any]], args: argparse.Namespace, elapsed: float, console: Console) -> None:
+def print_bench(
+    rows: list[dict[str, Any]], args: argparse.Namespace, elapsed: float, console: Console
+) -> None:
     table = Table(
-        title=f"ipc-explorer bench: {args.round_trips} round trips and {args.count} streamed messages per row, sorted by round-trip latency",
+        title=(
+            f"ipc-explorer bench: {args.round_trips} round trips and {args.count} streamed "
+            "messages per row, sorted by round-trip latency"
+        ),
         title_justify="left",
     )
     for name, justify in (
-        ("mechanism", "left"), ("format", "left"), ("size B", "right"), ("RTT p50 µs", "right"),
-        ("RTT p99 µs", "right"), ("msgs/s", "right"), ("MB/s", "right"), ("wire B/msg", "right"),
+        ("mechanism", "left"),
+        ("format", "left"),
+        ("size B", "right"),
+        ("RTT p50 µs", "right"),
+        ("RTT p99 µs", "right"),
+        ("msgs/s", "right"),
+        ("MB/s", "right"),
+        ("wire B/msg", "right"),
         ("lost", "right"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -260,19 +317,31 @@ def print_bench(rows: list[dict[str, Any]], args: argparse.Namespace, elapsed: f
         table.add_column("throughput ratio", justify="right")
     for row in rows:
         if row.get("skipped"):
-            cells = [row["mechanism"], row["format"], str(row["size"]), "[dim]skipped: " + row["skipped"] + "[/]"]
+            cells = [
+                row["mechanism"],
+                row["format"],
+                str(row["size"]),
+                "[dim]skipped: " + row["skipped"] + "[/]",
+            ]
             table.add_row(*cells, *[""] * (len(table.columns) - len(cells)))
             continue
         cells = [
-            row["mechanism"], row["format"], str(row["size"]),
-            _fmt_us(row["rtt_p50_us"]), _fmt_us(row["rtt_p99_us"]),
-            f"{row['msgs_per_s']:,.0f}", f"{row['mb_per_s']:,.2f}",
-            f"{row['wire_per_message']:,.0f}", str(row["lost"]),
+            row["mechanism"],
+            row["format"],
+            str(row["size"]),
+            _fmt_us(row["rtt_p50_us"]),
+            _fmt_us(row["rtt_p99_us"]),
+            f"{row['msgs_per_s']:,.0f}",
+            f"{row['mb_per_s']:,.2f}",
+            f"{row['wire_per_message']:,.0f}",
+            str(row["lost"]),
         ]
         if args.floor:
             cells += [
-                _fmt_us(row["floor_rtt_p50_us"]), f"{row['rtt_ratio']}x",
-                f"{row['floor_msgs_per_s']:,.0f}", f"{row['throughput_ratio']}x",
+                _fmt_us(row["floor_rtt_p50_us"]),
+                f"{row['rtt_ratio']}x",
+                f"{row['floor_msgs_per_s']:,.0f}",
+                f"{row['throughput_ratio']}x",
             ]
         table.add_row(*cells)
     console.print(table)
@@ -293,7 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         # No sub-command: a short default session with its summary.
         args.pattern, args.count, args.size, args.rate, args.json = "stream", 1000, 64, None, False
         args.nagle, args.port, args.pipe_size, args.slots, args.slot_size, args.pin = (
-            False, 0, None, 8, 65536, None,
+            False,
+            0,
+            None,
+            8,
+            65536,
+            None,
         )
         return cmd_run(args, console)
     except UsageError as exc:

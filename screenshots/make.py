@@ -25,7 +25,9 @@ RUNS = {
         mechanism="shm", format="json", pattern="ping-pong", count=5000, size=256
     ),
     "run-udp-loss": SessionConfig(mechanism="udp", format="msgpack", count=50000, size=1000),
-    "run-http-json": SessionConfig(mechanism="http", format="json", pattern="ping-pong", count=2000),
+    "run-http-json": SessionConfig(
+        mechanism="http", format="json", pattern="ping-pong", count=2000
+    ),
 }
 
 

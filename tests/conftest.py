@@ -42,7 +42,7 @@ def temp_dirs() -> set[str]:
 
 def agent_processes() -> list[psutil.Process]:
     """This run's ipc-explorer children, orphans included (a SIGKILLed parent's children are
-    re-parented, so they are found by their working directory in TEST_TMP, not by ancestry)."""
+    re-parented, so they are found by their temp directory in TEST_TMP, not by ancestry)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
@@ -54,3 +54,44 @@ def agent_processes() -> list[psutil.Process]:
 def pytest_unconfigure(config):
     # The leak checks have already failed any test that left something here.
     shutil.rmtree(TEST_TMP, ignore_errors=True)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """After each test: no new /dev/shm entry, queue, ipcx temp dir, or agent process."""
+    shm, mq, tmp = shm_entries(), mqueue_entries(), temp_dirs()
+    yield
+    wait_until(lambda: not agent_processes(), 3.0)
+    left = agent_processes()
+    for proc in left:
+        proc.kill()
+    assert not left, f"child processes left running: {[p.pid for p in left]}"
+    assert shm_entries() - shm == set(), "objects left in /dev/shm"
+    assert mqueue_entries() - mq == set(), "message queues left in /dev/mqueue"
+    assert temp_dirs() - tmp == set(), "temp dirs left behind"
+
+
+def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess[str]:
+    """``ipc-explorer ARGS`` as a user runs it, in a separate process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
+    env.setdefault("COLUMNS", "120")
+    return subprocess.run(
+        [sys.executable, "-m", "ipc_explorer", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,
+    )

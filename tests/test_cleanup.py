@@ -24,9 +24,22 @@ pytestmark = pytest.mark.timeout(60)
 def start_long_run(mechanism: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
-        [sys.executable, "-m", "ipc_explorer", "run", "-m", mechanism, "-n", "100000000",
-         "--rate", "2000", "--json"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        [
+            sys.executable,
+            "-m",
+            "ipc_explorer",
+            "run",
+            "-m",
+            mechanism,
+            "-n",
+            "100000000",
+            "--rate",
+            "2000",
+            "--json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
     )
 
 
@@ -54,7 +67,9 @@ def assert_names_gone(names: dict) -> None:
                 posix_ipc.MessageQueue(value)
 
 
-@pytest.mark.parametrize("mechanism", ["shm", "mq", "fifo", "unix-stream", "unix-dgram", "pipe", "tcp", "udp", "http"])
+@pytest.mark.parametrize(
+    "mechanism", ["shm", "mq", "fifo", "unix-stream", "unix-dgram", "pipe", "tcp", "udp", "http"]
+)
 def test_sigkill_of_the_parent_leaves_nothing_within_two_seconds(mechanism):
     shm_before, tmp_before = shm_entries(), temp_dirs()
     parent = start_long_run(mechanism)
@@ -67,7 +82,10 @@ def test_sigkill_of_the_parent_leaves_nothing_within_two_seconds(mechanism):
         parent.wait()
         killed_at = time.monotonic()
         assert wait_until(lambda: not agent_processes(), 2.0), "children outlived the parent"
-        assert wait_until(lambda: shm_entries() <= shm_before and temp_dirs() <= tmp_before, 2.0 - (time.monotonic() - killed_at) + 0.05)
+        assert wait_until(
+            lambda: shm_entries() <= shm_before and temp_dirs() <= tmp_before,
+            2.0 - (time.monotonic() - killed_at) + 0.05,
+        )
         assert time.monotonic() - killed_at <= 2.0
         assert_names_gone(names)
     finally:
@@ -101,7 +119,9 @@ async def test_killing_the_receiver_shows_the_senders_error():
         await session._until(lambda: session.stats.receiver.count("received") > 50, 5, "flow")
         session.kill("receiver")
         await session._until(
-            lambda: any(isinstance(e, ChildReported) and e.kind == "error" for e in events), 5, "error"
+            lambda: any(isinstance(e, ChildReported) and e.kind == "error" for e in events),
+            5,
+            "error",
         )
     finally:
         await session.stop()
@@ -155,7 +175,9 @@ async def test_injected_payload_is_sent_with_its_exact_bytes():
         await session.start()
         await session._until(lambda: session.stats.receiver.count("received") > 5, 5, "flow")
         session.inject({"hello": "world", "n": [1, 2, 3]})
-        await session._until(lambda: any(s.get("injected") for s in session.stats.recent), 5, "inject")
+        await session._until(
+            lambda: any(s.get("injected") for s in session.stats.recent), 5, "inject"
+        )
     finally:
         await session.stop()
     sample = next(s for s in session.stats.recent if s.get("injected"))

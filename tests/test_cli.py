@@ -13,9 +13,24 @@ from .conftest import run_cli
 pytestmark = pytest.mark.timeout(60)
 
 JSON_KEYS = {
-    "mechanism", "format", "pattern", "count", "size", "sent", "received", "lost", "duplicated",
-    "reordered", "corrupt", "wire_bytes", "payload_bytes", "elapsed_s", "msgs_per_s", "mb_per_s",
-    "latency_us", "stages_us",
+    "mechanism",
+    "format",
+    "pattern",
+    "count",
+    "size",
+    "sent",
+    "received",
+    "lost",
+    "duplicated",
+    "reordered",
+    "corrupt",
+    "wire_bytes",
+    "payload_bytes",
+    "elapsed_s",
+    "msgs_per_s",
+    "mb_per_s",
+    "latency_us",
+    "stages_us",
 }
 
 
@@ -54,7 +69,9 @@ def test_bad_number_is_a_usage_error():
 
 
 def test_run_json_has_every_key():
-    result = run_cli("run", "-m", "unix-stream", "-f", "json", "-p", "ping-pong", "-n", "200", "--json")
+    result = run_cli(
+        "run", "-m", "unix-stream", "-f", "json", "-p", "ping-pong", "-n", "200", "--json"
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert JSON_KEYS <= set(data)
@@ -106,11 +123,21 @@ def test_udp_loss_is_reported_not_hidden():
 
 
 def test_bench_compares_every_mechanism_sorted_by_latency():
-    result = run_cli("bench", "--sizes", "64", "--count", "300", "--round-trips", "100", "--json", timeout=120)
+    result = run_cli(
+        "bench", "--sizes", "64", "--count", "300", "--round-trips", "100", "--json", timeout=120
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
     assert {row["mechanism"] for row in rows} == {
-        "pipe", "fifo", "unix-stream", "unix-dgram", "tcp", "udp", "shm", "mq", "http",
+        "pipe",
+        "fifo",
+        "unix-stream",
+        "unix-dgram",
+        "tcp",
+        "udp",
+        "shm",
+        "mq",
+        "http",
     }
     latencies = [row["rtt_p50_us"] for row in rows]
     assert latencies == sorted(latencies)

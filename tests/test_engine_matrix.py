@@ -70,7 +70,9 @@ async def test_every_message_arrives_verified(mechanism, fmt):
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
 async def test_ping_pong_echoes_every_message(mechanism):
-    config = SessionConfig(mechanism=mechanism, format="msgpack", pattern="ping-pong", count=300, size=64)
+    config = SessionConfig(
+        mechanism=mechanism, format="msgpack", pattern="ping-pong", count=300, size=64
+    )
     session, summary = await run_session(config)
     assert summary["sent"] == 300
     if mechanism != "udp":
@@ -87,7 +89,11 @@ async def test_shm_reports_semaphore_waits():
     config = SessionConfig(mechanism="shm", format="msgpack", pattern="stream", count=3000, size=64)
     session, summary = await run_session(config)
     assert summary["ok"]
-    labels = {s["label"] for s in session.stats.receiver.sync} | {s["label"] for s in session.stats.sender.sync}
+    labels = {s["label"] for s in session.stats.receiver.sync} | {
+        s["label"] for s in session.stats.sender.sync
+    }
     assert {"forward empty", "forward full", "forward mutex"} <= labels
-    acquisitions = sum(s["acquisitions"] for s in session.stats.sender.sync if s["label"] == "forward empty")
+    acquisitions = sum(
+        s["acquisitions"] for s in session.stats.sender.sync if s["label"] == "forward empty"
+    )
     assert acquisitions == 3000

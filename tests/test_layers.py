@@ -35,13 +35,18 @@ def test_no_core_module_imports_textual(package):
 
 
 def test_importing_the_whole_core_loads_no_textual():
-    modules = ", ".join(
-        f"ipc_explorer.{p.relative_to(ROOT / 'ipc_explorer').with_suffix('').as_posix().replace('/', '.')}"
+    base = ROOT / "ipc_explorer"
+    modules = [
+        "ipc_explorer." + p.relative_to(base).with_suffix("").as_posix().replace("/", ".")
         for package in CORE
-        for p in sorted((ROOT / "ipc_explorer" / package).rglob("*.py"))
+        for p in sorted((base / package).rglob("*.py"))
         if p.name != "__main__.py"
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "print('textual' in sys.modules)"
     )
-    code = f"import importlib, sys\nfor m in '{modules}'.split(', '): importlib.import_module(m)\nprint('textual' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

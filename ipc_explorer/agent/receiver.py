@@ -60,7 +60,7 @@ class Receiver(ChildRuntime):
         cfg = self.config
         decode = get_codec(cfg["format"]).decode
         pingpong = cfg["pattern"] == "ping-pong"
-        recv = channel.recv
+        recv_batch = channel.recv_batch
         send = channel.send
         self.op = "recv"
         add_one_way = self.values("one_way").append
@@ -77,50 +77,60 @@ class Receiver(ChildRuntime):
         self.set_state("ready")
         self.started.wait()
         self.set_state("running")
-        received = 0
         running = self.running
         try:
             while True:
                 if not running.is_set():
                     self._pause()
                     continue
-                frame = recv()
-                t_recv = monotonic_ns()
-                payload = frame.payload
-                error = None
-                if crc32(payload) == frame.crc:
-                    try:
-                        decode(payload)
-                    except DecodeError as exc:
-                        error = str(exc)
-                else:
-                    error = "checksum mismatch"
-                t_done = monotonic_ns()
-                seq = frame.seq
-                if seq == tracker.next:
-                    tracker.next = seq + 1
-                    tracker.unique += 1
-                else:
-                    tracker.see(seq)
-                if not received:
+                batch = recv_batch()
+                # Counters live in locals for the batch and are published after it, so that the
+                # status thread sees them whenever the loop blocks (only ever between batches).
+                expect, unique, received = tracker.next, tracker.unique, self.received
+                payload_bytes = self.payload_bytes
+                for frame in batch:
+                    t_recv = monotonic_ns()
+                    payload = frame.payload
+                    error = None
+                    if crc32(payload) == frame.crc:
+                        try:
+                            decode(payload)
+                        except DecodeError as exc:
+                            error = str(exc)
+                    else:
+                        error = "checksum mismatch"
+                    t_done = monotonic_ns()
+                    seq = frame.seq
+                    if seq == expect:
+                        expect += 1
+                        unique += 1
+                    else:
+                        tracker.next, tracker.unique = expect, unique
+                        tracker.see(seq)
+                        expect, unique = tracker.next, tracker.unique
+                    received += 1
+                    payload_bytes += len(payload)
+                    t_send = frame.t_send
+                    sync_ns = frame.sync_ns
+                    add_one_way(frame.ser_ns + t_done - t_send)
+                    add_transmit(t_recv - t_send - sync_ns)
+                    add_deserialize(t_done - t_recv)
+                    if sync_ns:
+                        add_sync(sync_ns)
+                    if error is not None:
+                        self.corrupt += 1
+                        self.event("corrupt", f"message {seq}: {error}", seq=seq)
+                        recent((frame, t_recv, t_done, error))
+                    if pingpong:
+                        send(seq, frame.ser_ns, frame.crc, payload)
+                tracker.next, tracker.unique = expect, unique
+                if not self.received:
                     self.t_first = t_recv
-                received += 1
-                self.payload_bytes += len(payload)
                 self.received = received
+                self.payload_bytes = payload_bytes
                 self.t_last = t_done
-                t_send = frame.t_send
-                sync_ns = frame.sync_ns
-                add_one_way(frame.ser_ns + t_done - t_send)
-                add_transmit(t_recv - t_send - sync_ns)
-                add_deserialize(t_done - t_recv)
-                if sync_ns:
-                    add_sync(sync_ns)
-                if error is not None:
-                    self.corrupt += 1
-                    self.event("corrupt", f"message {seq}: {error}", seq=seq)
-                recent((frame, t_recv, t_done, error))
-                if pingpong:
-                    send(seq, frame.ser_ns, frame.crc, payload)
+                if error is None:
+                    recent((frame, t_recv, t_done, error))
                 if t_done >= self.next_flush:
                     self.write_record()
         except ChannelClosed as exc:

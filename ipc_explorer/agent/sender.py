@@ -16,8 +16,17 @@ monotonic_ns = time.monotonic_ns
 
 
 class SenderCounters:
-    __slots__ = ("sent", "payload_bytes", "wire_bytes", "echoed", "echo_corrupt", "timeouts",
-                 "late", "injected", "rejected")
+    __slots__ = (
+        "sent",
+        "payload_bytes",
+        "wire_bytes",
+        "echoed",
+        "echo_corrupt",
+        "timeouts",
+        "late",
+        "injected",
+        "rejected",
+    )
 
     def __init__(self) -> None:
         for name in self.__slots__:

@@ -6,7 +6,7 @@ of our own walks the bytes and reports byte offsets, the spans read so far and t
 so far. Both agree on what is valid JSON (RFC 8259): NaN and Infinity are rejected in both
 directions, and containers may nest at most ``MAX_DEPTH`` deep.
 
-The path helpers here (``member_path``, ``item_path``, ``short_text``, ``exceeds_depth``) are
+The helpers here (``member_path``, ``item_path``, ``short_text``, ``exceeds_depth``) are
 shared by the other codecs so every format names values the same way.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import chain, compress
 from typing import Any, NoReturn
 
 from ipc_explorer.codecs import register
@@ -55,28 +56,63 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def exceeds_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when lists/tuples/dicts nest deeper than ``limit``.
+def exceeds_depth(value: Any, limit: int = MAX_DEPTH, budget: int = -1) -> bool | None:
+    """True when lists/tuples/dicts nest deeper than ``limit``; level by level, no recursion.
 
-    Level by level, without recursion, and looking only at containers: a message with one
-    large blob costs as little as a small one.
+    Each level is gathered and filtered by C-level iterators, so the cost per value is small.
+    With a ``budget`` (children to look at), None when the budget runs out first: callers try
+    a cheap walk, then a cheap bound from the bytes, then the full walk.
     """
+    if not isinstance(value, _CONTAINERS):
+        return False
     level = [value]
-    for _ in range(limit + 1):
-        deeper = []
-        for item in level:
-            if isinstance(item, dict):
-                item = item.values()
-            elif not isinstance(item, (list, tuple)):
-                continue
-            deeper += [child for child in item if isinstance(child, _CONTAINERS)]
-        if not deeper:
+    for _ in range(limit):
+        dicts = [item for item in level if isinstance(item, dict)]
+        sequences = (
+            [item for item in level if not isinstance(item, dict)]
+            if len(dicts) < len(level)
+            else []
+        )
+        children = list(
+            chain(chain.from_iterable(map(dict.values, dicts)), chain.from_iterable(sequences))
+        )
+        if budget >= 0:
+            budget -= len(children)
+            if budget < 0:
+                return None
+        types = set(map(type, children))
+        if types <= _SCALAR_TYPES:
             return False
-        level = deeper
+        if types <= _KNOWN_TYPES:
+            level = list(
+                compress(children, map(_EXACT_CONTAINERS.__contains__, map(type, children)))
+            )
+        else:  # subclasses, e.g. an OrderedDict handed to encode
+            level = [child for child in children if isinstance(child, _CONTAINERS)]
+        if not level:
+            return False
     return True
 
 
 _CONTAINERS = (dict, list, tuple)
+_EXACT_CONTAINERS = frozenset(_CONTAINERS)
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+_KNOWN_TYPES = _SCALAR_TYPES | _EXACT_CONTAINERS
+
+
+def _too_deep(value: Any, data: bytes) -> bool:
+    """Whether a value (and ``data``, its JSON) nests deeper than MAX_DEPTH, cheaply.
+
+    Each level costs two bytes, and each level needs an opening bracket: most messages are
+    settled by their length or a short walk, big ones by counting brackets.
+    """
+    if len(data) <= 2 * MAX_DEPTH:
+        return False
+    verdict = exceeds_depth(value, budget=256)
+    if verdict is None:
+        brackets = data.count(b"[") + data.count(b"{")
+        verdict = brackets > MAX_DEPTH and bool(exceeds_depth(value))
+    return verdict
 
 
 def _reject_constant(name: str) -> Any:
@@ -113,7 +149,7 @@ class JsonCodec(Codec):
                 f"string contains a lone surrogate U+{ord(text[exc.start]):04X}, "
                 "which UTF-8 cannot carry"
             ) from None
-        if len(data) > 2 * MAX_DEPTH and exceeds_depth(value):  # each level takes 2 bytes
+        if _too_deep(value, data):
             raise EncodeError(f"value nests deeper than {MAX_DEPTH} levels")
         return data
 
@@ -125,7 +161,7 @@ class JsonCodec(Codec):
         except Exception:
             # Slow path only to locate the error in bytes; returns if it disagrees (it should not).
             return _JsonReader(data).read()
-        if len(data) > 2 * MAX_DEPTH and exceeds_depth(value):
+        if _too_deep(value, data):
             return _JsonReader(data).read()  # raises the depth error with its offset
         return value
 

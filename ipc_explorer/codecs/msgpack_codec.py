@@ -3,8 +3,9 @@
 The library is fast but reports errors without offsets, so on an error, and for ``annotate``,
 ``_MsgpackReader`` walks the bytes itself. It never trusts a declared length: a str, bin or
 ext longer than the bytes that remain, or an array/map declaring more items than remaining
-bytes could hold, is a DecodeError before anything is allocated. Containers may nest at most
-``MAX_DEPTH`` deep and nothing may follow the value.
+bytes could hold, is a DecodeError before anything is allocated (the library's own limits
+default to ``len(data)``, so its allocations stay proportional to the input too). Containers
+may nest at most ``MAX_DEPTH`` deep and nothing may follow the value.
 
 Decoded values are what ``msgpack.unpackb(raw=False, strict_map_key=False)`` returns: JSON-like
 values, plus ``bytes`` for bin, ``msgpack.Timestamp`` for ext type -1, ``msgpack.ExtType`` for
@@ -33,10 +34,25 @@ from ipc_explorer.codecs.json_codec import (
     short_text,
 )
 
+# Type bytes that start an array or a map (they may also sit inside strings: an upper bound).
+_NOT_CONTAINER_BYTES = bytes(
+    byte for byte in range(256) if not (0x80 <= byte <= 0x9F or 0xDC <= byte <= 0xDF)
+)
 
-def _might_nest_too_deep(data: bytes) -> bool:
-    # Each level takes at least a byte: small messages cannot be too deep.
-    return len(data) > MAX_DEPTH
+
+def _too_deep(value: Any, data: bytes) -> bool:
+    """Whether ``value`` (``data`` unpacked) nests deeper than MAX_DEPTH, cheaply.
+
+    Each level takes a byte, so short messages are settled by their length; most others by a
+    short walk (a big blob is one child); the rest by counting container type bytes first.
+    """
+    if len(data) <= MAX_DEPTH:
+        return False
+    verdict = exceeds_depth(value, budget=256)
+    if verdict is None:
+        containers = len(data.translate(None, _NOT_CONTAINER_BYTES))
+        verdict = containers > MAX_DEPTH and bool(exceeds_depth(value))
+    return verdict
 
 
 @register
@@ -70,7 +86,7 @@ class MsgpackCodec(Codec):
             raise EncodeError(f"cannot write MessagePack: {exc}") from None
         except TypeError as exc:
             raise EncodeError(f"cannot write MessagePack: {exc}") from None
-        if _might_nest_too_deep(data) and exceeds_depth(value):
+        if _too_deep(value, data):
             raise EncodeError(f"value nests deeper than {MAX_DEPTH} levels")
         return data
 
@@ -81,7 +97,7 @@ class MsgpackCodec(Codec):
             # The library says what, not where: the walker finds the offset (and returns the
             # value should it disagree, which it should not).
             return _MsgpackReader(data).read()
-        if _might_nest_too_deep(data) and exceeds_depth(value):
+        if _too_deep(value, data):
             return _MsgpackReader(data).read()  # raises the depth error with its offset
         return value
 

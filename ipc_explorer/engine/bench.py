@@ -67,7 +67,9 @@ async def run_bench(
                 rows.append(
                     await _bench_one(
                         replace(base, mechanism=mechanism, format=fmt, size=size),
-                        count, round_trips, floor_module,
+                        count,
+                        round_trips,
+                        floor_module,
                     )
                 )
     rows.sort(key=lambda r: (r.get("skipped") is not None, r.get("rtt_p50_us") or 0.0))
@@ -78,7 +80,10 @@ async def _bench_one(
     config: SessionConfig, count: int, round_trips: int, floor_module: ModuleType | None
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "mechanism": config.mechanism, "format": config.format, "size": config.size, "skipped": None,
+        "mechanism": config.mechanism,
+        "format": config.format,
+        "size": config.size,
+        "skipped": None,
     }
     pingpong = replace(config, pattern="ping-pong", count=round_trips)
     stream = replace(config, pattern="stream", count=count)
@@ -117,4 +122,3 @@ async def _bench_one(
             ),
         )
     return row
-

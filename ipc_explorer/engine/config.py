@@ -36,7 +36,9 @@ class SessionConfig:
         if self.format not in names:
             raise UsageError(f"unknown format {self.format!r}; valid formats: {', '.join(names)}")
         if self.pattern not in PATTERNS:
-            raise UsageError(f"unknown pattern {self.pattern!r}; valid patterns: {', '.join(PATTERNS)}")
+            raise UsageError(
+                f"unknown pattern {self.pattern!r}; valid patterns: {', '.join(PATTERNS)}"
+            )
         if self.count is not None and self.count < 0:
             raise UsageError("--count must be 0 or more")
         if self.size < 0:

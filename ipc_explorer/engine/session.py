@@ -130,17 +130,22 @@ class Session:
             try:
                 self.plan = self.transport_cls.create(options, self.workdir, tag, cfg.duplex)
             except OSError as exc:
-                raise TransportError(f"cannot set up {cfg.mechanism}: {exc.strerror or exc}") from None
+                raise TransportError(
+                    f"cannot set up {cfg.mechanism}: {exc.strerror or exc}"
+                ) from None
             try:
                 self.plan.limits.check(largest_message(cfg))
             except CodecError as exc:
-                raise UsageError(f"{cfg.format} cannot carry the generated message: {exc}") from None
+                raise UsageError(
+                    f"{cfg.format} cannot carry the generated message: {exc}"
+                ) from None
             for side in SIDES:
                 await self._spawn(side)
             self.plan.close_fds()
             await self._until(
-                lambda: all(self.stats.side(s).state == "ready" for s in SIDES)
-                or self._any_failed(),
+                lambda: (
+                    all(self.stats.side(s).state == "ready" for s in SIDES) or self._any_failed()
+                ),
                 READY_TIMEOUT_S,
                 "the children did not get ready",
             )
@@ -175,11 +180,17 @@ class Session:
         }
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ipc_explorer.agent",
-                "--role", side,
-                "--parent-pid", str(os.getpid()),
-                "--telemetry-fd", str(write_fd),
-                "--config", json.dumps(child_config),
+                sys.executable,
+                "-m",
+                "ipc_explorer.agent",
+                "--role",
+                side,
+                "--parent-pid",
+                str(os.getpid()),
+                "--telemetry-fd",
+                str(write_fd),
+                "--config",
+                json.dumps(child_config),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
@@ -278,7 +289,8 @@ class Session:
 
     def _any_failed(self) -> bool:
         return any(
-            side in self.exit_codes and side not in self._expected_exit
+            side in self.exit_codes
+            and side not in self._expected_exit
             and not (side == "sender" and self.stats.sender.state == "done")
             for side in SIDES
         ) or any(self.stats.side(s).state == "error" for s in SIDES)
@@ -339,8 +351,11 @@ class Session:
         """Wait for the sender to send ``count`` messages and the receiver to catch up."""
         try:
             await self._until(
-                lambda: self.stats.sender.state in ("done", "error", "stopped")
-                or not self.alive("sender") or self._any_failed(),
+                lambda: (
+                    self.stats.sender.state in ("done", "error", "stopped")
+                    or not self.alive("sender")
+                    or self._any_failed()
+                ),
                 float("inf"),
                 "",
             )
@@ -400,7 +415,7 @@ class Session:
             return
         try:
             await asyncio.wait_for(proc.wait(), EXIT_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
 
@@ -413,7 +428,7 @@ class Session:
         for proc in self._procs.values():
             try:
                 await asyncio.wait_for(proc.wait(), EXIT_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         for side in list(self._telemetry_fds):
             self._close_telemetry(side, drain=True)
@@ -461,9 +476,7 @@ class Session:
             "corrupt": corrupt,
         }
         reliable = self.transport_cls.reliable
-        ok = not self.problems and (
-            not reliable or not any(integrity.values())
-        )
+        ok = not self.problems and (not reliable or not any(integrity.values()))
         return {
             "mechanism": cfg.mechanism,
             "format": cfg.format,

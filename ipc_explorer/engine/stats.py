@@ -90,9 +90,7 @@ class SessionStats:
         for sample in record.get("samples", ()):
             self.recent.append(sample)
         if side is self.receiver and "received" in side.counts:
-            self._rate_points.append(
-                (side.t, side.count("received"), side.count("payload_bytes"))
-            )
+            self._rate_points.append((side.t, side.count("received"), side.count("payload_bytes")))
 
     # -- derived figures ------------------------------------------------------------------
     def rate_now(self) -> tuple[float, float]:

@@ -20,8 +20,19 @@ class InstrumentedSemaphore:
     """Wraps a posix_ipc.Semaphore; ``is_mutex`` ones also time how long they are held."""
 
     __slots__ = (
-        "sem", "name", "label", "is_mutex", "acquisitions", "releases", "wait_total_ns",
-        "wait_max_ns", "hold_total_ns", "hold_max_ns", "waiting_since", "holding_since", "pid",
+        "sem",
+        "name",
+        "label",
+        "is_mutex",
+        "acquisitions",
+        "releases",
+        "wait_total_ns",
+        "wait_max_ns",
+        "hold_total_ns",
+        "hold_max_ns",
+        "waiting_since",
+        "holding_since",
+        "pid",
     )
 
     def __init__(self, sem: posix_ipc.Semaphore, label: str, is_mutex: bool = False):

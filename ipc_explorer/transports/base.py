@@ -192,7 +192,9 @@ class Transport(ABC):
     # -- in the parent -------------------------------------------------------------------
     @classmethod
     @abstractmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         """Create every kernel object of a channel; raise TransportError with a clear text."""
 
     @classmethod
@@ -213,6 +215,14 @@ class Transport(ABC):
     @abstractmethod
     def recv(self) -> Frame:
         """Block until one message has arrived. Raises ChannelClosed when the peer is gone."""
+
+    def recv_batch(self) -> list[Frame]:
+        """Block until at least one message has arrived; return every one already here.
+
+        Byte streams read in bulk and hand over all the frames of one read, which saves a call
+        per message; other mechanisms take one message per call.
+        """
+        return [self.recv()]
 
     @abstractmethod
     def close(self) -> None:
@@ -262,8 +272,16 @@ def envelope_spans(offset: int, frame: Frame) -> list[Span]:
     """Spans of a binary envelope starting at ``offset``."""
     return [
         Span(offset, offset + 8, "envelope.seq", "framing", f"seq u64 {frame.seq}"),
-        Span(offset + 8, offset + 16, "envelope.t_send", "framing", f"t_send ns u64 {frame.t_send}"),
-        Span(offset + 16, offset + 20, "envelope.ser_ns", "framing", f"serialize ns u32 {frame.ser_ns}"),
+        Span(
+            offset + 8, offset + 16, "envelope.t_send", "framing", f"t_send ns u64 {frame.t_send}"
+        ),
+        Span(
+            offset + 16,
+            offset + 20,
+            "envelope.ser_ns",
+            "framing",
+            f"serialize ns u32 {frame.ser_ns}",
+        ),
         Span(offset + 20, offset + 24, "envelope.crc32", "framing", f"crc32 0x{frame.crc:08x}"),
     ]
 

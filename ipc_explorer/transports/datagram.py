@@ -42,7 +42,9 @@ class DatagramTransport(Transport):
             try:
                 return self.sock.sendto(header + payload, self._reply_to)
             except OSError as exc:
-                raise ChannelClosed("ESEND", f"cannot reply to the sender: {exc.strerror}") from None
+                raise ChannelClosed(
+                    "ESEND", f"cannot reply to the sender: {exc.strerror}"
+                ) from None
         return dgram_send(self.sock, header, payload, self._peer_name, self.limits.limit_text)
 
     def recv(self) -> Frame:
@@ -51,7 +53,9 @@ class DatagramTransport(Transport):
         except TimeoutError:
             raise RecvTimeout("no datagram within the timeout") from None
         except ConnectionRefusedError:
-            raise ChannelClosed("ECONNREFUSED", f"the {self._peer_name} is gone (ECONNREFUSED)") from None
+            raise ChannelClosed(
+                "ECONNREFUSED", f"the {self._peer_name} is gone (ECONNREFUSED)"
+            ) from None
         if n < ENVELOPE.size:
             raise TransportError(f"runt datagram of {n} bytes")
         if self.role == "receiver" and self.plan.duplex and self.needs_reply_address:

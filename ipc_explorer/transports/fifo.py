@@ -12,7 +12,12 @@ from pathlib import Path
 
 from ipc_explorer.transports import register
 from ipc_explorer.transports.base import ChannelPlan, TransportError, TransportOptions
-from ipc_explorer.transports.stream import ByteStreamTransport, FrameReader, fd_writer, stream_limits
+from ipc_explorer.transports.stream import (
+    ByteStreamTransport,
+    FrameReader,
+    fd_writer,
+    stream_limits,
+)
 
 
 @register
@@ -21,7 +26,9 @@ class FifoTransport(ByteStreamTransport):
     title = "named pipe (FIFO)"
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         names = {"to_receiver": str(workdir / "to-receiver.fifo")}
         if duplex:
             names["to_sender"] = str(workdir / "to-sender.fifo")

@@ -27,7 +27,7 @@ from ipc_explorer.transports.base import (
     TransportOptions,
     monotonic_ns,
 )
-from ipc_explorer.transports.sockets import bind_error, socket_buffer
+from ipc_explorer.transports.sockets import socket_buffer
 from ipc_explorer.transports.tcp import make_listener, set_nodelay
 
 #: A typical head (request line and headers) size, for the limit check before the run.
@@ -68,7 +68,9 @@ class HttpTransport(Transport):
     boundaries = "request"
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         listener, port = make_listener(options, "HTTP port")
         buffer = socket_buffer(listener)
         return ChannelPlan(
@@ -79,7 +81,9 @@ class HttpTransport(Transport):
             limits=Limits(
                 max_wire=MAX_STREAM_MESSAGE,
                 overhead=HEAD_ALLOWANCE,
-                limit_text=f"ipc-explorer caps an HTTP body at {MAX_STREAM_MESSAGE - HEAD_ALLOWANCE} bytes",
+                limit_text=(
+                    f"ipc-explorer caps an HTTP body at {MAX_STREAM_MESSAGE - HEAD_ALLOWANCE} bytes"
+                ),
                 buffer_bytes=buffer,
             ),
             names={"host": options.host, "port": port},
@@ -122,7 +126,11 @@ class HttpTransport(Transport):
             *_envelope_headers(frame.seq, frame.t_send, frame.ser_ns, frame.crc),
         ]
         head = conn.send(h11.Request(method="POST", target="/messages", headers=headers))
-        return head + (conn.send(h11.Data(data=frame.payload)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+        return (
+            head
+            + (conn.send(h11.Data(data=frame.payload)) or b"")
+            + (conn.send(h11.EndOfMessage()) or b"")
+        )
 
     def _response_bytes(self, conn: h11.Connection, frame: Frame | None) -> bytes:
         if frame is None:
@@ -135,7 +143,11 @@ class HttpTransport(Transport):
             *_envelope_headers(frame.seq, frame.t_send, frame.ser_ns, frame.crc),
         ]
         head = conn.send(h11.Response(status_code=200, headers=headers))
-        return head + (conn.send(h11.Data(data=frame.payload)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+        return (
+            head
+            + (conn.send(h11.Data(data=frame.payload)) or b"")
+            + (conn.send(h11.EndOfMessage()) or b"")
+        )
 
     def _host_header(self) -> str:
         names = self.plan.names
@@ -162,7 +174,9 @@ class HttpTransport(Transport):
                 try:
                     n = self.sock.recv_into(self._buf)
                 except ConnectionResetError:
-                    raise ChannelClosed("ECONNRESET", f"the HTTP {self._peer} reset the connection") from None
+                    raise ChannelClosed(
+                        "ECONNRESET", f"the HTTP {self._peer} reset the connection"
+                    ) from None
                 conn.receive_data(self._view[:n].tobytes())
                 continue
             if isinstance(event, (h11.Request, h11.Response)):
@@ -232,10 +246,7 @@ class HttpTransport(Transport):
             fresh.receive_data(b"POST /messages HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
             fresh.next_event()
             fresh.next_event()
-        data = (
-            self._request_bytes(fresh, frame) if forward
-            else self._response_bytes(fresh, frame)
-        )
+        data = self._request_bytes(fresh, frame) if forward else self._response_bytes(fresh, frame)
         head = data[: len(data) - len(frame.payload)]
         return data, head_spans(head)
 

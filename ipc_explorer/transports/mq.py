@@ -43,7 +43,9 @@ class MqTransport(Transport):
     boundaries = "message"
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         depth = options.mq_max_messages or system_limit("msg_default", 10)
         msgsize = options.mq_msgsize or system_limit("msgsize_default", 8192)
         names: dict[str, Any] = {"forward": f"/ipcx-{tag}-mq"}
@@ -66,8 +68,11 @@ class MqTransport(Transport):
             for key in ("forward", "back"):
                 if key in names:
                     posix_ipc.MessageQueue(
-                        names[key], posix_ipc.O_CREX, mode=0o600,
-                        max_messages=depth, max_message_size=msgsize,
+                        names[key],
+                        posix_ipc.O_CREX,
+                        mode=0o600,
+                        max_messages=depth,
+                        max_message_size=msgsize,
                     ).close()
         except ValueError as exc:
             cls.destroy(plan)

@@ -11,8 +11,13 @@ import os
 from pathlib import Path
 
 from ipc_explorer.transports import register
-from ipc_explorer.transports.base import ChannelPlan, Role, TransportError, TransportOptions
-from ipc_explorer.transports.stream import ByteStreamTransport, FrameReader, fd_writer, stream_limits
+from ipc_explorer.transports.base import ChannelPlan, TransportError, TransportOptions
+from ipc_explorer.transports.stream import (
+    ByteStreamTransport,
+    FrameReader,
+    fd_writer,
+    stream_limits,
+)
 
 
 def make_pipe(pipe_size: int | None) -> tuple[int, int, int]:
@@ -38,7 +43,9 @@ class PipeTransport(ByteStreamTransport):
     title = "anonymous pipe"
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         fwd_r, fwd_w, size = make_pipe(options.pipe_size)
         fds = {"sender": {"out": fwd_w}, "receiver": {"in": fwd_r}}
         if duplex:

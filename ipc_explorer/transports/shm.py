@@ -63,7 +63,9 @@ class Ring:
         memory = posix_ipc.SharedMemory(names["shm"])
         self.map = mmap.mmap(memory.fd, memory.size)
         memory.close_fd()
-        self.empty = InstrumentedSemaphore(posix_ipc.Semaphore(names["empty"]), f"{direction} empty")
+        self.empty = InstrumentedSemaphore(
+            posix_ipc.Semaphore(names["empty"]), f"{direction} empty"
+        )
         self.full = InstrumentedSemaphore(posix_ipc.Semaphore(names["full"]), f"{direction} full")
         self.mutex = InstrumentedSemaphore(
             posix_ipc.Semaphore(names["mutex"]), f"{direction} mutex", is_mutex=True
@@ -146,7 +148,9 @@ class ShmTransport(Transport):
     boundaries = "message"
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         if options.slots < 1 or options.slot_size < SLOT_OVERHEAD:
             raise TransportError(f"a ring needs at least 1 slot of at least {SLOT_OVERHEAD} bytes")
         names: dict[str, Any] = {"forward": ring_names(tag, "fwd")}
@@ -218,7 +222,9 @@ class ShmTransport(Transport):
         head = SLOT_HEADER.pack(len(frame.payload) + ENVELOPE.size, 0, frame.sync_ns)
         envelope = ENVELOPE.pack(frame.seq, frame.t_send, frame.ser_ns, frame.crc)
         spans = [
-            Span(0, 4, "slot.length", "framing", f"length u32 {len(frame.payload) + ENVELOPE.size}"),
+            Span(
+                0, 4, "slot.length", "framing", f"length u32 {len(frame.payload) + ENVELOPE.size}"
+            ),
             Span(4, 8, "slot.reserved", "framing", "reserved u32"),
             Span(8, 16, "slot.sync_ns", "framing", f"sender sync wait ns u64 {frame.sync_ns}"),
             *envelope_spans(SLOT_HEADER.size, frame),
@@ -226,7 +232,9 @@ class ShmTransport(Transport):
         return head + envelope + frame.payload, spans
 
     def sync_objects(self) -> list[InstrumentedSemaphore]:
-        return [sem for ring in (self._out, self._in) if ring is not None for sem in ring.semaphores()]
+        return [
+            sem for ring in (self._out, self._in) if ring is not None for sem in ring.semaphores()
+        ]
 
     def live_state(self) -> dict[str, Any]:
         ring = self._in if self.role == "receiver" else self._out
@@ -236,7 +244,11 @@ class ShmTransport(Transport):
 
     def kernel_object(self) -> str:
         fwd = self.plan.names["forward"]
-        return f"{fwd['shm']} ({self.plan.options.slots} x {self.plan.options.slot_size} B slots) + semaphores {fwd['empty']}, {fwd['full']}, {fwd['mutex']}"
+        opts = self.plan.options
+        return (
+            f"{fwd['shm']} ({opts.slots} x {opts.slot_size} B slots) + semaphores "
+            f"{fwd['empty']}, {fwd['full']}, {fwd['mutex']}"
+        )
 
     def framing_text(self) -> str:
         return (

@@ -8,12 +8,19 @@ import socket
 from pathlib import Path
 
 from ipc_explorer.transports.base import ChannelClosed, Frame, Role, TransportError
-from ipc_explorer.transports.stream import ByteStreamTransport, FrameReader, closed_error, socket_writer
+from ipc_explorer.transports.stream import (
+    ByteStreamTransport,
+    FrameReader,
+    closed_error,
+    socket_writer,
+)
 
 
 def bind_error(exc: OSError, what: str) -> TransportError:
     if exc.errno == 98:  # EADDRINUSE
-        return TransportError(f"{what} is already in use (EADDRINUSE); pick another port or stop the program using it")
+        return TransportError(
+            f"{what} is already in use (EADDRINUSE); pick another port or stop the program using it"
+        )
     if exc.errno == 13:  # EACCES
         return TransportError(f"no permission to bind {what} (EACCES)")
     return TransportError(f"cannot bind {what}: {exc.strerror}")
@@ -60,7 +67,9 @@ class ConnectedStreamTransport(ByteStreamTransport):
             sock.close()
 
 
-def dgram_send(sock: socket.socket, header: bytes, payload: bytes, peer: str, limit_text: str) -> int:
+def dgram_send(
+    sock: socket.socket, header: bytes, payload: bytes, peer: str, limit_text: str
+) -> int:
     try:
         return sock.sendmsg((header, payload))
     except (ConnectionRefusedError, BrokenPipeError, ConnectionResetError) as exc:

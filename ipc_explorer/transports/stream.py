@@ -73,8 +73,28 @@ class FrameReader:
             stop = start + 4 + length
             if stop <= self._end and length >= 24:
                 self._start = stop
-                return Frame(seq, t_send, ser_ns, crc, self._view[start + STREAM_OVERHEAD : stop].tobytes())
+                return Frame(
+                    seq, t_send, ser_ns, crc, self._view[start + STREAM_OVERHEAD : stop].tobytes()
+                )
         return self._read_slow()
+
+    def read_batch(self) -> list[Frame]:
+        """Every whole frame in the buffer, reading (once, blocking) only if there is none."""
+        first = self.read_frame()
+        frames = [first]
+        buf, view, end = self._buf, self._view, self._end
+        start = self._start
+        while end - start >= STREAM_OVERHEAD:
+            length, seq, t_send, ser_ns, crc = _unpack_header(buf, start)
+            stop = start + 4 + length
+            if stop > end or length < 24:
+                break
+            frames.append(
+                Frame(seq, t_send, ser_ns, crc, view[start + STREAM_OVERHEAD : stop].tobytes())
+            )
+            start = stop
+        self._start = start
+        return frames
 
     def _read_slow(self) -> Frame:
         while True:
@@ -155,19 +175,23 @@ class ByteStreamTransport(Transport):
     _reader: FrameReader
 
     def send(self, seq: int, ser_ns: int, crc: int, payload: bytes) -> int:
-        self._write(STREAM_HEADER.pack(len(payload) + 24, seq, monotonic_ns(), ser_ns, crc), payload)
+        self._write(
+            STREAM_HEADER.pack(len(payload) + 24, seq, monotonic_ns(), ser_ns, crc), payload
+        )
         return len(payload) + STREAM_OVERHEAD
 
     def recv(self) -> Frame:
         return self._reader.read_frame()
+
+    def recv_batch(self) -> list[Frame]:
+        return self._reader.read_batch()
 
     def wire_image(self, frame: Frame, forward: bool = True) -> tuple[bytes, list[Span]]:
         header = STREAM_HEADER.pack(
             len(frame.payload) + 24, frame.seq, frame.t_send, frame.ser_ns, frame.crc
         )
         spans = [
-            Span(0, 4, "frame.length", "framing",
-                 f"length u32 {len(frame.payload) + 24}"),
+            Span(0, 4, "frame.length", "framing", f"length u32 {len(frame.payload) + 24}"),
             *envelope_spans(4, frame),
         ]
         return header + frame.payload, spans

@@ -37,7 +37,9 @@ class TcpTransport(ConnectedStreamTransport):
     family = socket.AF_INET
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         listener, port = make_listener(options, "TCP port")
         buffer = socket_buffer(listener)
         return ChannelPlan(

@@ -51,7 +51,9 @@ class UdpTransport(DatagramTransport):
     needs_reply_address = True
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         rx = _bind(options.host, options.port, "UDP port")
         port = rx.getsockname()[1]
         buffer = rx.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)

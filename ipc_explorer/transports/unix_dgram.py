@@ -57,7 +57,9 @@ class UnixDgramTransport(DatagramTransport):
     title = "Unix datagram socket"
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         rx_path = str(workdir / "receiver.sock")
         rx = _bind(rx_path)
         names = {"receiver": rx_path}
@@ -73,7 +75,9 @@ class UnixDgramTransport(DatagramTransport):
         limits = Limits(
             max_wire=largest,
             overhead=ENVELOPE.size,
-            limit_text=f"this Unix datagram socket's limit is {largest} bytes (from SO_SNDBUF {buffer})",
+            limit_text=(
+                f"this Unix datagram socket's limit is {largest} bytes (from SO_SNDBUF {buffer})"
+            ),
             buffer_bytes=buffer,
         )
         return ChannelPlan(cls.name, duplex, str(workdir), options, limits, names, fds)
@@ -81,7 +85,11 @@ class UnixDgramTransport(DatagramTransport):
     def open(self) -> None:
         names = self.plan.names
         fd = self.plan.fds[self.role].get("sock")
-        sock = socket.socket(fileno=fd) if fd is not None else socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock = (
+            socket.socket(fileno=fd)
+            if fd is not None
+            else socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        )
         if self.role == "sender":
             sock.connect(names["receiver"])
         elif self.plan.duplex:

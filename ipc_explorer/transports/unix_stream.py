@@ -23,7 +23,9 @@ class UnixStreamTransport(ConnectedStreamTransport):
     family = socket.AF_UNIX
 
     @classmethod
-    def create(cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool) -> ChannelPlan:
+    def create(
+        cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
+    ) -> ChannelPlan:
         path = str(workdir / "channel.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -49,7 +51,9 @@ class UnixStreamTransport(ConnectedStreamTransport):
     def open(self) -> None:
         super().open()
         if self.role == "receiver":
-            creds = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            creds = self.sock.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
+            )
             self.peer_pid, self.peer_uid, self.peer_gid = struct.unpack("3i", creds)
 
     def kernel_object(self) -> str:
