@@ -88,27 +88,28 @@ def main(argv: list[str] | None = None) -> int:
     mechanisms = args.mechanisms.split(",")
     runs: dict[tuple[str, str, str], list[dict]] = {}
     placement = ""
+    # Bytes per message on the wire, so that the floor moves exactly what the instrument moves.
+    wire = {
+        (m, p): round(measure_instrument(m, p, args.size, 200, args.format, pin)["wire"])
+        for m in mechanisms
+        for p in ("ping-pong", "stream")
+    }
     for round_no in range(args.rounds):
         for mechanism in mechanisms:
             for pattern, count in (("ping-pong", args.round_trips), ("stream", args.count)):
                 order = ("instrument", "floor") if round_no % 2 == 0 else ("floor", "instrument")
-                wire = None
                 for kind in order:
-                    if kind == "instrument" or wire is None:
-                        ours = measure_instrument(
+                    if kind == "instrument":
+                        result = measure_instrument(
                             mechanism, pattern, args.size, count, args.format, pin
                         )
-                        wire = round(ours["wire"])
-                        if kind == "instrument":
-                            runs.setdefault((mechanism, pattern, "instrument"), []).append(ours)
-                            continue
-                    theirs = measure_floor(floor, mechanism, pattern, wire, count, pin)
-                    placement = theirs["placement"]
-                    runs.setdefault((mechanism, pattern, "floor"), []).append(theirs)
-                print(
-                    f"round {round_no + 1}/{args.rounds}: {mechanism} {pattern} done",
-                    file=sys.stderr,
-                )
+                    else:
+                        result = measure_floor(
+                            floor, mechanism, pattern, wire[mechanism, pattern], count, pin
+                        )
+                        placement = result["placement"]
+                    runs.setdefault((mechanism, pattern, kind), []).append(result)
+            print(f"round {round_no + 1}/{args.rounds}: {mechanism} done", file=sys.stderr)
 
     def med(key: tuple, field: str) -> float:
         return statistics.median(r[field] for r in runs[key])

@@ -9,7 +9,7 @@ from zlib import crc32
 
 from ipc_explorer.agent.runtime import ChildRuntime
 from ipc_explorer.codecs import CodecError, get_codec
-from ipc_explorer.codecs.sample import sample_payload
+from ipc_explorer.codecs.sample import SampleGenerator
 from ipc_explorer.transports import Frame, MessageTooLarge, RecvTimeout
 
 monotonic_ns = time.monotonic_ns
@@ -38,7 +38,7 @@ class Sender(ChildRuntime):
         channel = self.open_channel()
         cfg = self.config
         encode = get_codec(cfg["format"]).encode
-        size: int = cfg["size"]
+        make_payload = SampleGenerator(cfg["size"])
         count: int | None = cfg.get("count")
         last_seq = -1 if count is None else count - 1
         pingpong = cfg["pattern"] == "ping-pong"
@@ -76,7 +76,7 @@ class Sender(ChildRuntime):
                 ser_ns = self.injected_ser_ns
             else:
                 injected = False
-                message = sample_payload(seq, size)
+                message = make_payload(seq)
                 t0 = monotonic_ns()
                 payload = encode(message)
                 ser_ns = monotonic_ns() - t0

@@ -8,22 +8,41 @@ size 0 is a valid message, and the encoded message is ``size`` plus the format's
 from __future__ import annotations
 
 import string
+from functools import lru_cache
 
 _ALPHABET = string.ascii_letters
-_fillers: dict[int, str] = {}
+#: Blobs up to this size are made once per rotation and reused (52 of them per size).
+_PRECOMPUTED_MAX = 64 * 1024
 
 
-def _filler(seq: int, size: int) -> str:
-    base = _fillers.get(size)
-    if base is None:
-        base = (_ALPHABET * (size // len(_ALPHABET) + 2))
-        if len(_fillers) > 8:
-            _fillers.clear()
-        _fillers[size] = base
-    start = seq % len(_ALPHABET)
-    return base[start : start + size]
+class SampleGenerator:
+    """Makes the payload of message ``seq`` for one blob size, cheaply: the sender calls it
+    once per message, so the blob (a rotation of the alphabet) is prepared in advance."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._base = _ALPHABET * (size // len(_ALPHABET) + 2)
+        self._blobs = (
+            [self._base[i : i + size] for i in range(len(_ALPHABET))]
+            if size <= _PRECOMPUTED_MAX
+            else None
+        )
+
+    def blob(self, seq: int) -> str:
+        start = seq % len(_ALPHABET)
+        if self._blobs is not None:
+            return self._blobs[start]
+        return self._base[start : start + self.size]
+
+    def __call__(self, seq: int) -> dict:
+        return {"id": seq, "kind": "sample", "value": seq * 0.5, "data": self.blob(seq)}
+
+
+@lru_cache(maxsize=8)
+def _generator(size: int) -> SampleGenerator:
+    return SampleGenerator(size)
 
 
 def sample_payload(seq: int, size: int) -> dict:
     """The generated payload for message ``seq`` with a ``size``-character ASCII blob."""
-    return {"id": seq, "kind": "sample", "value": seq * 0.5, "data": _filler(seq, size)}
+    return _generator(size)(seq)
