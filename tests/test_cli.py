@@ -141,3 +141,13 @@ def test_bench_compares_every_mechanism_sorted_by_latency():
     }
     latencies = [row["rtt_p50_us"] for row in rows]
     assert latencies == sorted(latencies)
+
+
+def test_rate_paces_the_sender():
+    result = run_cli("run", "-m", "unix-stream", "-n", "60", "--rate", "200", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["received"] == 60
+    # 60 messages at 200/s: the last leaves about 0.3 s after the first.
+    assert 0.25 <= data["elapsed_s"] <= 0.6
+    assert 100 <= data["msgs_per_s"] <= 240
