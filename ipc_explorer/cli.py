@@ -359,17 +359,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, console)
         if args.command == "bench":
             return cmd_bench(args, console, err)
-        # No sub-command: a short default session with its summary.
-        args.pattern, args.count, args.size, args.rate, args.json = "stream", 1000, 64, None, False
-        args.nagle, args.port, args.pipe_size, args.slots, args.slot_size, args.pin = (
-            False,
-            0,
-            None,
-            8,
-            65536,
-            None,
-        )
-        return cmd_run(args, console)
+        # No sub-command: the app, on the chosen (or default) mechanism and format.
+        config = SessionConfig(mechanism=args.mechanism, format=args.format, count=None, rate=100)
+        config.validate()
+        from ipc_explorer.tui.app import run_app
+
+        run_app(config)
+        return EXIT_OK
     except UsageError as exc:
         err.print(f"[red]error:[/] {exc}")
         return EXIT_USAGE

@@ -56,6 +56,8 @@ class SessionStats:
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_MESSAGES)
         self._rate_points: deque[tuple[int, int, int]] = deque(maxlen=64)
         self.records = 0
+        #: Samples received so far (the deque keeps the last ones): front ends take new ones.
+        self.sample_count = 0
 
     def side(self, name: str) -> SideState:
         return self.sender if name == "sender" else self.receiver
@@ -89,8 +91,14 @@ class SessionStats:
             side.max_ns[name] = value
         for sample in record.get("samples", ()):
             self.recent.append(sample)
+            self.sample_count += 1
         if side is self.receiver and "received" in side.counts:
             self._rate_points.append((side.t, side.count("received"), side.count("payload_bytes")))
+
+    def new_samples(self, seen: int) -> list[dict[str, Any]]:
+        """Samples that arrived after the first ``seen`` (at most what the deque still has)."""
+        fresh = min(self.sample_count - seen, len(self.recent))
+        return list(self.recent)[len(self.recent) - fresh :] if fresh > 0 else []
 
     # -- derived figures ------------------------------------------------------------------
     def rate_now(self) -> tuple[float, float]:

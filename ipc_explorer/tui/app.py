@@ -1,0 +1,337 @@
+"""ipc-explorer's Textual app: one session of the engine, drawn live.
+
+The engine runs in this process's event loop (children are started from the loop's thread, so
+PR_SET_PDEATHSIG stays armed); panels are refreshed from the engine's state at a fixed rate,
+never per message, and engine events arrive as Textual messages.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import signal
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ipc_explorer.codecs import CodecError, codec_names, get_codec
+from ipc_explorer.codecs.sample import sample_payload
+from ipc_explorer.engine import (
+    PATTERNS,
+    ChildExited,
+    ChildReported,
+    EngineEvent,
+    Session,
+    SessionConfig,
+    SessionError,
+    UsageError,
+)
+from ipc_explorer.engine.inspect import annotate_sample
+from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError
+from ipc_explorer.tui.bytes_view import BytesPanel
+from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen
+from ipc_explorer.tui.explain import explain
+from ipc_explorer.tui.flow import FlowPanel
+from ipc_explorer.tui.sync_view import SyncPanel
+from ipc_explorer.tui.timing import TimingPanel
+
+#: Rates the +/- keys step through; None is "as fast as possible".
+RATES: list[float | None] = [1, 10, 100, 1000, 10_000, None]
+SIZES = [0, 16, 64, 256, 1024, 4096, 16384, 65536]
+REFRESH_HZ = 15
+
+
+class EngineNotice(Message):
+    """An engine event, delivered on the app's message queue."""
+
+    def __init__(self, event: EngineEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class IpcExplorerApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "ipc-explorer"
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("space", "toggle_flow", "Pause"),
+        Binding("plus,equals_sign", "rate(1)", "Rate+"),
+        Binding("minus", "rate(-1)", "Rate-"),
+        Binding("i", "inject", "Inject"),
+        Binding("m", "choose_mechanism", "Mechanism"),
+        Binding("f", "choose_format", "Format"),
+        Binding("t", "toggle_pattern", "Pattern"),
+        Binding("p", "toggle_receiver", "Pause rx"),
+        Binding("k", "kill('receiver')", "Kill rx"),
+        Binding("K", "kill('sender')", "Kill tx", show=False),
+        Binding("r", "restart", "Restart"),
+        Binding("e", "explain", "Explain"),
+        Binding("right_square_bracket", "size(1)", "Size+", show=False),
+        Binding("left_square_bracket", "size(-1)", "Size-", show=False),
+        Binding("n", "toggle_nagle", "Nagle", show=False),
+        Binding("s", "save_svg", "Screenshot", show=False),
+    ]
+
+    def __init__(self, config: SessionConfig, autostart: bool = True) -> None:
+        super().__init__()
+        self.config = replace(config, count=None)
+        self.session: Session | None = None
+        self.flow_paused = False
+        self.receiver_paused = False
+        self.autostart = autostart
+        self._selected_seq: int | None = None
+        self._want_injected = False
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="top"):
+            yield FlowPanel(id="flow")
+            with Vertical(id="side"):
+                yield TimingPanel(id="timing")
+                yield SyncPanel(id="sync")
+        yield BytesPanel(id="bytes")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(FlowPanel).border_title = "Flow"
+        self.query_one(TimingPanel).border_title = "Timing"
+        self.query_one(SyncPanel).border_title = "Sync"
+        self.query_one(BytesPanel).border_title = "Bytes"
+        loop = __import__("asyncio").get_running_loop()
+        # Textual runs no unmount handler on SIGTERM or a closed terminal: stop cleanly here.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
+        atexit.register(self._kill_now)
+        self.set_interval(1 / REFRESH_HZ, self._refresh_panels)
+        self._update_subtitle()
+        if self.autostart:
+            self.start_session()
+
+    # -- the session -------------------------------------------------------------------------
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        self.post_message(EngineNotice(event))
+
+    @work(exclusive=True, group="session")
+    async def start_session(self) -> None:
+        """(Re)start the children with the current configuration."""
+        await self._stop_session()
+        self.flow_paused = self.receiver_paused = False
+        self.query_one(FlowPanel).reset()
+        self.query_one(TimingPanel).reset()
+        self.query_one(BytesPanel).message = None
+        session = Session(self.config, self._on_engine_event)
+        self.session = session
+        self._update_subtitle()
+        try:
+            await session.start()
+        except (UsageError, TransportError, SessionError, CodecError) as exc:
+            self.notify(str(exc), title="cannot start", severity="error", timeout=10)
+
+    async def _stop_session(self) -> None:
+        if self.session is not None:
+            await self.session.stop()
+
+    def _kill_now(self) -> None:
+        if self.session is not None:
+            self.session.kill_now()
+
+    def on_engine_notice(self, notice: EngineNotice) -> None:
+        event = notice.event
+        if isinstance(event, ChildReported):
+            if event.kind in ("error", "peer-closed"):
+                self.notify(event.message, title=f"{event.side}: {event.reason or event.kind}",
+                            severity="error", timeout=8)
+            elif event.kind == "inject-rejected":
+                self.notify(event.message, title="not sent", severity="warning")
+        elif isinstance(event, ChildExited) and not event.expected:
+            self.notify(f"{event.message}; press r to restart", title=event.side, severity="error")
+
+    def _refresh_panels(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        stats = session.stats
+        cfg = self.config
+        self.query_one(FlowPanel).update_view(stats, cfg.mechanism, cfg.pattern, session.lossy)
+        self.query_one(TimingPanel).update_view(stats, cfg.pattern == "ping-pong")
+        self.query_one(SyncPanel).update_view(stats, cfg.mechanism)
+        if self._want_injected and self.query_one(FlowPanel).select_injected():
+            self._want_injected = False
+
+    def on_flow_panel_message_chosen(self, event: FlowPanel.MessageChosen) -> None:
+        if self.session is None:
+            return
+        self.query_one(BytesPanel).message = annotate_sample(event.sample, self.session.codec)
+
+    def _update_subtitle(self) -> None:
+        cfg = self.config
+        rate = "max" if cfg.rate is None else f"{cfg.rate:g}/s"
+        nagle = "  Nagle on" if cfg.options.nagle else ""
+        paused = "  [paused]" if self.flow_paused else ""
+        self.sub_title = (
+            f"{cfg.mechanism} · {cfg.format} · {cfg.pattern} · {cfg.size} B · {rate}{nagle}{paused}"
+        )
+
+    # -- actions ---------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        await self._stop_session()
+        self.exit()
+
+    def action_toggle_flow(self) -> None:
+        if self.session is None:
+            return
+        self.flow_paused = not self.flow_paused
+        (self.session.pause if self.flow_paused else self.session.resume)("sender")
+        self._update_subtitle()
+
+    def action_toggle_receiver(self) -> None:
+        if self.session is None:
+            return
+        self.receiver_paused = not self.receiver_paused
+        (self.session.pause if self.receiver_paused else self.session.resume)("receiver")
+        self.notify("receiver paused: watch the buffer fill and the writer block"
+                    if self.receiver_paused else "receiver resumed")
+
+    def action_rate(self, step: int) -> None:
+        index = RATES.index(self.config.rate) if self.config.rate in RATES else 2
+        index = max(0, min(len(RATES) - 1, index + step))
+        self.config = replace(self.config, rate=RATES[index])
+        if self.session is not None:
+            self.session.set_rate(RATES[index])
+        self._update_subtitle()
+
+    def action_size(self, step: int) -> None:
+        index = SIZES.index(self.config.size) if self.config.size in SIZES else 2
+        self.config = replace(self.config, size=SIZES[max(0, min(len(SIZES) - 1, index + step))])
+        self.start_session()
+
+    def action_toggle_pattern(self) -> None:
+        other = PATTERNS[1 - PATTERNS.index(self.config.pattern)]
+        self.config = replace(self.config, pattern=other)
+        self.start_session()
+
+    def action_toggle_nagle(self) -> None:
+        options = replace(self.config.options, nagle=not self.config.options.nagle)
+        self.config = replace(self.config, options=options)
+        if self.config.mechanism not in ("tcp", "http"):
+            self.notify("Nagle applies to tcp and http", severity="warning")
+        self.start_session()
+
+    def action_restart(self) -> None:
+        self.start_session()
+
+    def action_kill(self, side: str) -> None:
+        if self.session is not None and self.session.alive(side):
+            self.session.kill(side)
+            self.notify(f"{side} killed with SIGKILL", severity="warning")
+
+    def action_choose_mechanism(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name and name != self.config.mechanism:
+                self.config = replace(self.config, mechanism=name)
+                self.start_session()
+
+        self.push_screen(ChoiceScreen("Mechanism", list(MECHANISMS), self.config.mechanism), chosen)
+
+    def action_choose_format(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name and name != self.config.format:
+                self.config = replace(self.config, format=name)
+                self.start_session()
+
+        self.push_screen(ChoiceScreen("Format", codec_names(), self.config.format), chosen)
+
+    def action_inject(self) -> None:
+        session = self.session
+        if session is None or not session.alive("sender"):
+            self.notify("no sender running: press r to restart", severity="warning")
+            return
+        codec = get_codec(self.config.format)
+        limits = session.plan.limits if session.plan else None
+
+        def check(value: Any) -> str | None:
+            try:
+                data = codec.encode(value)
+                if limits is not None:
+                    limits.check(len(data))
+            except (CodecError, MessageTooLarge) as exc:
+                return str(exc)
+            return None
+
+        def chosen(result: dict | None) -> None:
+            if result is None or self.session is None:
+                return
+            try:
+                self.session.inject(result["payload"])
+            except (CodecError, MessageTooLarge) as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self._want_injected = True
+
+        initial = json.dumps(sample_payload(0, 8) | {"kind": "injected"})
+        self.push_screen(InjectScreen(initial, check), chosen)
+
+    def action_help(self) -> None:
+        lines = ["# Keys", "", "| key | action |", "|---|---|"]
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            keys = binding.key.replace("question_mark", "?").replace("equals_sign", "=")
+            keys = keys.replace("right_square_bracket", "]").replace("left_square_bracket", "[")
+            lines.append(f"| `{keys}` | {binding.description} |")
+        lines += [
+            "| `ctrl+p` | command palette: every action by name |",
+            "| `tab` | move between the message list, the hex view and the tree |",
+            "",
+            "In the bytes panel, moving in the tree highlights the node's bytes; moving in the hex "
+            "(arrow keys, or a click) selects the node of the byte under the cursor.",
+        ]
+        self.push_screen(TextScreen("\n".join(lines)))
+
+    def action_explain(self) -> None:
+        self.push_screen(TextScreen(explain(self.config.mechanism, self.config.format)))
+
+    def action_save_svg(self) -> None:
+        path = self.save_screenshot(path=str(Path.cwd()))
+        self.notify(f"screenshot saved to {path}")
+
+    # -- command palette ---------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action == "quit":
+                continue
+            yield SystemCommand(
+                binding.description, f"key: {binding.key}",
+                lambda action=binding.action: self.run_action(action),
+            )
+        for name in MECHANISMS:
+            yield SystemCommand(
+                f"Mechanism: {name}", "restart on this mechanism",
+                lambda name=name: self._switch(mechanism=name),
+            )
+        for name in codec_names():
+            yield SystemCommand(
+                f"Format: {name}", "restart with this format",
+                lambda name=name: self._switch(format=name),
+            )
+
+    def _switch(self, **changes: Any) -> None:
+        self.config = replace(self.config, **changes)
+        self.start_session()
+
+
+def run_app(config: SessionConfig) -> None:
+    IpcExplorerApp(config).run()
