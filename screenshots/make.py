@@ -1,8 +1,9 @@
-"""Write the pictures in screenshots/ from real runs (rich's own SVG export of the output).
+"""Write the pictures in screenshots/ from real runs: real processes, real kernel objects.
 
     python screenshots/make.py
 
-Each picture is a real session: real processes, real kernel objects, the figures of that run.
+The app's pictures are Textual's own SVG screenshots of the running app (headless, 160x48);
+the headless command's pictures are rich's SVG export of its output.
 """
 
 from __future__ import annotations
@@ -18,20 +19,56 @@ sys.path.insert(0, str(HERE.parent))
 
 from ipc_explorer.cli import print_summary, run_session  # noqa: E402
 from ipc_explorer.engine import SessionConfig  # noqa: E402
+from ipc_explorer.tui.app import IpcExplorerApp  # noqa: E402
+
+SIZE = (160, 48)
 
 RUNS = {
     "run-pipe-msgpack": SessionConfig(mechanism="pipe", format="msgpack", count=20000, size=64),
-    "run-shm-json-ping-pong": SessionConfig(
-        mechanism="shm", format="json", pattern="ping-pong", count=5000, size=256
-    ),
     "run-udp-loss": SessionConfig(mechanism="udp", format="msgpack", count=50000, size=1000),
-    "run-http-json": SessionConfig(
-        mechanism="http", format="json", pattern="ping-pong", count=2000
-    ),
 }
 
 
-def main() -> None:
+async def app_shot(name: str, config: SessionConfig, keys: list[str], settle: float = 2.5) -> None:
+    app = IpcExplorerApp(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(settle)
+        for key in keys:
+            if key.startswith("sleep:"):
+                await pilot.pause(float(key[6:]))
+            else:
+                await pilot.press(key)
+                await pilot.pause(0.3)
+        app.save_screenshot(f"{name}.svg", str(HERE))
+        await app.action_quit()
+    print(f"wrote screenshots/{name}.svg")
+
+
+async def app_shots() -> None:
+    await app_shot("app-pipe", SessionConfig(mechanism="pipe", format="msgpack", rate=1000), [])
+    await app_shot("app-shm", SessionConfig(mechanism="shm", format="json", rate=1000), [])
+    await app_shot(
+        "app-udp-receiver-paused",
+        SessionConfig(mechanism="udp", format="msgpack", rate=10000, size=1024),
+        ["p", "sleep:2"],
+    )
+    await app_shot("app-http", SessionConfig(mechanism="http", format="json", rate=1000), [])
+    # The bytes panel: focus the tree and walk down to the first key of the payload.
+    walk = ["space", "tab", "tab", "tab", *["down"] * 9]
+    await app_shot(
+        "bytes-msgpack", SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), walk
+    )
+    await app_shot(
+        "bytes-http-json", SessionConfig(mechanism="http", format="json", rate=100), walk
+    )
+    await app_shot("inject", SessionConfig(mechanism="pipe", format="json", rate=100), ["i"])
+    await app_shot("explain", SessionConfig(mechanism="shm", format="msgpack", rate=100), ["e"])
+    await app_shot(
+        "help", SessionConfig(mechanism="pipe", format="msgpack", rate=100), ["question_mark"]
+    )
+
+
+def run_shots() -> None:
     for name, config in RUNS.items():
         summary = asyncio.run(run_session(config))
         console = Console(record=True, width=100, file=open("/dev/null", "w"))
@@ -41,9 +78,15 @@ def main() -> None:
             highlight=False,
         )
         print_summary(summary, console)
-        path = HERE / f"{name}.svg"
-        console.save_svg(str(path), title="ipc-explorer")
-        print(f"wrote {path.relative_to(HERE.parent)}")
+        console.save_svg(str(HERE / f"{name}.svg"), title="ipc-explorer run")
+        print(f"wrote screenshots/{name}.svg")
+
+
+def main() -> None:
+    for old in HERE.glob("*.svg"):
+        old.unlink()
+    run_shots()
+    asyncio.run(app_shots())
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def annotate_sample(sample: dict[str, Any], codec: Codec) -> AnnotatedMessage:
     """Spans for a telemetry sample (see agent.runtime.ChildRuntime.sample)."""
     wire: bytes = sample["wire"]
     framing = sample["framing_size"]
-    spans = [Span(start, end, path, "framing", label) for start, end, path, label in sample["framing"]]
+    spans = [
+        Span(start, end, path, "framing", label) for start, end, path, label in sample["framing"]
+    ]
     covered = spans[-1].end if spans else 0
     if covered < framing:  # framing bytes the transport did not itemise
         spans.append(Span(covered, framing, "framing", "framing", "framing"))

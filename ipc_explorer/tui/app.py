@@ -64,6 +64,7 @@ class IpcExplorerApp(App[None]):
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark,f1", "help", "Help"),
         Binding("space", "toggle_flow", "Pause"),
         Binding("plus,equals_sign", "rate(1)", "Rate+"),
@@ -76,6 +77,7 @@ class IpcExplorerApp(App[None]):
         Binding("k", "kill('receiver')", "Kill rx"),
         Binding("K", "kill('sender')", "Kill tx", show=False),
         Binding("r", "restart", "Restart"),
+        Binding("x", "stop", "Stop", show=False),
         Binding("e", "explain", "Explain"),
         Binding("right_square_bracket", "size(1)", "Size+", show=False),
         Binding("left_square_bracket", "size(-1)", "Size-", show=False),
@@ -97,10 +99,10 @@ class IpcExplorerApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="top"):
-            yield FlowPanel(id="flow")
-            with Vertical(id="side"):
-                yield TimingPanel(id="timing")
+            with Vertical(id="left"):
+                yield FlowPanel(id="flow")
                 yield SyncPanel(id="sync")
+            yield TimingPanel(id="timing")
         yield BytesPanel(id="bytes")
         yield Footer()
 
@@ -151,8 +153,12 @@ class IpcExplorerApp(App[None]):
         event = notice.event
         if isinstance(event, ChildReported):
             if event.kind in ("error", "peer-closed"):
-                self.notify(event.message, title=f"{event.side}: {event.reason or event.kind}",
-                            severity="error", timeout=8)
+                self.notify(
+                    event.message,
+                    title=f"{event.side}: {event.reason or event.kind}",
+                    severity="error",
+                    timeout=8,
+                )
             elif event.kind == "inject-rejected":
                 self.notify(event.message, title="not sent", severity="warning")
         elif isinstance(event, ChildExited) and not event.expected:
@@ -201,8 +207,11 @@ class IpcExplorerApp(App[None]):
             return
         self.receiver_paused = not self.receiver_paused
         (self.session.pause if self.receiver_paused else self.session.resume)("receiver")
-        self.notify("receiver paused: watch the buffer fill and the writer block"
-                    if self.receiver_paused else "receiver resumed")
+        self.notify(
+            "receiver paused: watch the buffer fill and the writer block"
+            if self.receiver_paused
+            else "receiver resumed"
+        )
 
     def action_rate(self, step: int) -> None:
         index = RATES.index(self.config.rate) if self.config.rate in RATES else 2
@@ -231,6 +240,10 @@ class IpcExplorerApp(App[None]):
 
     def action_restart(self) -> None:
         self.start_session()
+
+    async def action_stop(self) -> None:
+        await self._stop_session()
+        self.notify("stopped: children gone, kernel objects removed; r starts again")
 
     def action_kill(self, side: str) -> None:
         if self.session is not None and self.session.alive(side):
@@ -314,17 +327,20 @@ class IpcExplorerApp(App[None]):
             if binding.action == "quit":
                 continue
             yield SystemCommand(
-                binding.description, f"key: {binding.key}",
+                binding.description,
+                f"key: {binding.key}",
                 lambda action=binding.action: self.run_action(action),
             )
         for name in MECHANISMS:
             yield SystemCommand(
-                f"Mechanism: {name}", "restart on this mechanism",
+                f"Mechanism: {name}",
+                "restart on this mechanism",
                 lambda name=name: self._switch(mechanism=name),
             )
         for name in codec_names():
             yield SystemCommand(
-                f"Format: {name}", "restart with this format",
+                f"Format: {name}",
+                "restart with this format",
                 lambda name=name: self._switch(format=name),
             )
 

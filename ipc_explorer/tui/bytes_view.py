@@ -180,7 +180,9 @@ class BytesPanel(Vertical):
                 for depth in range(2, len(parts) + 1):
                     key = tuple(parts[:depth])
                     if key not in containers:
-                        containers[key] = containers[key[:-1]].add(parts[depth - 1], expand=depth < 4)
+                        containers[key] = containers[key[:-1]].add(
+                            parts[depth - 1], expand=depth < 4
+                        )
                     parent = containers[key]
             label = Text()
             label.append(f"{span.start:#06x}-{span.end - 1:#06x} ", style="grey50")

@@ -47,12 +47,18 @@ class FlowPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="diagram")
+        yield Static(
+            "sampled messages (every message is counted; a few per tick are kept)",
+            id="messages-label",
+        )
         table: DataTable[str] = DataTable(id="messages", cursor_type="row", zebra_stripes=True)
         yield table
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("seq", "side", "payload B", "wire B", "latency µs", "ser", "transmit", "deser")
+        table.add_columns(
+            "seq", "side", "payload B", "wire B", "latency µs", "ser", "transmit", "deser"
+        )
         self._samples: dict[str, dict[str, Any]] = {}
         self._seen = 0
         self._row = 0
@@ -120,16 +126,21 @@ class FlowPanel(Vertical):
         def side_box(title: str, side: Any, lines: list[Text]) -> Panel:
             state = Text(side.state, style=STATE_STYLE.get(side.state, ""))
             if side.stalled_ns > 200_000_000:
-                state.append(f"  blocked in {side.op} {side.stalled_ns / 1e9:.1f} s", style="bold red")
+                state.append(
+                    f"  blocked in {side.op} {side.stalled_ns / 1e9:.1f} s", style="bold red"
+                )
             body = Text("\n").join([state, *lines])
             return Panel(body, title=f"{title} pid {side.pid or '-'}", border_style="blue")
 
-        in_flight = max(sent - received - rcv.count("missing"), 0)
+        drops = live.get("kernel_drops")
+        in_flight = max(sent - received - (drops if drops is not None else rcv.count("missing")), 0)
         channel_lines = [Text(str(describe.get("kernel_object", "")), style="cyan")]
         if "queue_depth" in live:
             channel_lines.append(Text(f"queue depth {live['queue_depth']}/{live['queue_max']}"))
         elif "ring_occupancy" in live:
-            channel_lines.append(Text(f"ring {live['ring_occupancy']}/{live['ring_slots']} slots full"))
+            channel_lines.append(
+                Text(f"ring {live['ring_occupancy']}/{live['ring_slots']} slots full")
+            )
         else:
             channel_lines.append(Text(f"in flight {in_flight:,}"))
         if live.get("kernel_drops") is not None:
@@ -139,14 +150,18 @@ class FlowPanel(Vertical):
             title=f"{mechanism} · {pattern}",
             border_style="magenta",
         )
-        lost = rcv.count("missing") if lossy else max(sent - received, 0) if snd.state == "done" else 0
+        lost = (
+            rcv.count("missing") if lossy else max(sent - received, 0) if snd.state == "done" else 0
+        )
         anomalies = Text(
             f"lost {lost:,}  dup {rcv.count('duplicated'):,}  "
             f"reord {rcv.count('reordered'):,}  corrupt {rcv.count('corrupt'):,}",
             style="red" if lost or rcv.count("corrupt") or rcv.count("duplicated") else "grey62",
         )
         sender = side_box("sender", snd, [Text(f"sent {sent:,}", style="bold")])
-        receiver = side_box("receiver", rcv, [Text(f"received {received:,}", style="bold"), anomalies])
+        receiver = side_box(
+            "receiver", rcv, [Text(f"received {received:,}", style="bold"), anomalies]
+        )
         grid = Table.grid(expand=True)
         grid.add_column(ratio=3)
         grid.add_column(width=4, vertical="middle")

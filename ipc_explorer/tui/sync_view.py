@@ -24,13 +24,20 @@ class SyncPanel(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(
-            "semaphore", "value", "holder", "waiting", "acquired", "wait µs avg/max", "hold µs avg/max"
+            "semaphore",
+            "value",
+            "holder",
+            "waiting",
+            "acquired",
+            "wait µs avg/max",
+            "hold µs avg/max",
         )
 
     def update_view(self, stats: SessionStats, mechanism: str) -> None:
         self.query_one("#blocked", Static).update(self._blocked_line(stats, mechanism))
         table = self.query_one(DataTable)
         rows = self._rows(stats)
+        table.display = bool(rows)
         if table.row_count != len(rows):
             table.clear()
             for key, cells in rows.items():
@@ -52,8 +59,12 @@ class SyncPanel(Vertical):
         rows: dict[str, list[str | Text]] = {}
         for label, entry in merged.items():
             sides = entry["sides"]
-            holder = ", ".join(f"{name} {s['pid']}" for name, s in sides.items() if s["holding_since"])
-            waiting = ", ".join(f"{name} {s['pid']}" for name, s in sides.items() if s["waiting_since"])
+            holder = ", ".join(
+                f"{name} {s['pid']}" for name, s in sides.items() if s["holding_since"]
+            )
+            waiting = ", ".join(
+                f"{name} {s['pid']}" for name, s in sides.items() if s["waiting_since"]
+            )
             acquired = sum(s["acquisitions"] for s in sides.values())
             wait_total = sum(s["wait_total_ns"] for s in sides.values())
             wait_max = max(s["wait_max_ns"] for s in sides.values())
@@ -67,7 +78,9 @@ class SyncPanel(Vertical):
                 Text(waiting or "-", style="yellow" if waiting else ""),
                 f"{acquired:,}",
                 f"{_us(wait_total / acquired if acquired else 0)} / {_us(wait_max)}",
-                f"{_us(hold_total / acquired if acquired else 0)} / {_us(hold_max)}" if mutex else "-",
+                f"{_us(hold_total / acquired if acquired else 0)} / {_us(hold_max)}"
+                if mutex
+                else "-",
             ]
         return rows
 
@@ -80,12 +93,14 @@ class SyncPanel(Vertical):
             buffer = describe.get("buffer_bytes")
             what = f" ({buffer:,} B buffer full)" if buffer and snd.op == "send" else ""
             text.append(
-                f"sender blocked in {snd.op} for {snd.stalled_ns / 1e9:.1f} s{what}", style="bold red"
+                f"sender blocked in {snd.op} for {snd.stalled_ns / 1e9:.1f} s{what}",
+                style="bold red",
             )
         else:
             text.append("no one blocked", style="green")
         if not stats.sender.sync and not stats.receiver.sync:
             text.append(
-                f"   {mechanism}: no user-space semaphores; the kernel does the waiting", style="dim"
+                f"   {mechanism}: no user-space semaphores; the kernel does the waiting",
+                style="dim",
             )
         return text

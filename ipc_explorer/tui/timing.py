@@ -27,10 +27,10 @@ def _us(value: float) -> str:
 class TimingPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="figures")
-        yield Static("msgs/s, last 8 s", id="spark-label")
+        yield Static(id="stages")
+        yield Static("msgs/s at the receiver, last 8 s", id="spark-label")
         yield Sparkline([], id="rate-spark")
         yield Static(id="histogram")
-        yield Static(id="stages")
 
     def on_mount(self) -> None:
         self._rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
@@ -64,9 +64,11 @@ class TimingPanel(Vertical):
         # Fold the log-linear buckets into powers of two for a compact view.
         folded: dict[int, int] = {}
         for value, count in h.buckets():
-            folded[max(int(value), 1).bit_length()] = folded.get(max(int(value), 1).bit_length(), 0) + count
+            folded[max(int(value), 1).bit_length()] = (
+                folded.get(max(int(value), 1).bit_length(), 0) + count
+            )
         top = max(folded.values())
-        for bits in sorted(folded)[-8:]:
+        for bits in sorted(folded)[-6:]:
             low = (1 << (bits - 1)) / 1000
             bar = "█" * max(1, round(folded[bits] / top * width))
             text.append(f"{'≥' + _us(low):>9} µs ", style="grey62")
