@@ -82,7 +82,8 @@ async def test_injected_payload_is_shown_byte_for_byte():
         expected = get_codec("msgpack").encode(payload)
         bytes_panel = app.query_one(BytesPanel)
         await until(
-            pilot, lambda: bytes_panel.message is not None and bytes_panel.message.wire.endswith(expected)
+            pilot,
+            lambda: bytes_panel.message is not None and bytes_panel.message.wire.endswith(expected),
         )
         message = bytes_panel.message
         assert message.payload_size == len(expected) and message.framing_size == 28
@@ -112,9 +113,13 @@ async def test_invalid_inject_shows_an_error_and_sends_nothing():
 async def test_paused_receiver_shows_the_blocked_writer():
     app = IpcExplorerApp(SessionConfig(mechanism="pipe", rate=None, size=1024))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.session and app.session.stats.receiver.count("received") > 100)
+        await until(
+            pilot, lambda: app.session and app.session.stats.receiver.count("received") > 100
+        )
         await pilot.press("p")
-        await until(pilot, lambda: "sender blocked in send" in text_of(app.query_one("#blocked", Static)))
+        await until(
+            pilot, lambda: "sender blocked in send" in text_of(app.query_one("#blocked", Static))
+        )
         assert "65,536 B buffer full" in text_of(app.query_one("#blocked", Static))
         assert "paused" in text_of(app.query_one("#diagram", Static))
         await app.action_quit()
@@ -123,7 +128,9 @@ async def test_paused_receiver_shows_the_blocked_writer():
 async def test_killed_receiver_shows_the_senders_epipe_and_can_restart():
     app = IpcExplorerApp(SessionConfig(mechanism="pipe", rate=500))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.session and app.session.stats.receiver.count("received") > 10)
+        await until(
+            pilot, lambda: app.session and app.session.stats.receiver.count("received") > 10
+        )
         await pilot.press("k")
         await until(pilot, lambda: "EPIPE" in notifications(app))
         await until(pilot, lambda: "killed" in text_of(app.query_one("#diagram", Static)))
@@ -135,7 +142,9 @@ async def test_killed_receiver_shows_the_senders_epipe_and_can_restart():
 async def test_quit_leaves_no_process_and_no_kernel_object():
     app = IpcExplorerApp(SessionConfig(mechanism="shm", rate=500))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.session and app.session.stats.receiver.count("received") > 10)
+        await until(
+            pilot, lambda: app.session and app.session.stats.receiver.count("received") > 10
+        )
         names = app.session.plan.names["forward"]
         await pilot.press("q")
         await pilot.pause(0.2)

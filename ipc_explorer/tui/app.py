@@ -85,13 +85,15 @@ class IpcExplorerApp(App[None]):
         Binding("s", "save_svg", "Screenshot", show=False),
     ]
 
-    def __init__(self, config: SessionConfig, autostart: bool = True) -> None:
+    def __init__(self, config: SessionConfig, live: bool = True) -> None:
+        """``live=False`` starts no session and no refresh timer: the caller sets ``session``
+        and calls ``refresh_panels`` (snapshot tests draw recorded telemetry that way)."""
         super().__init__()
         self.config = replace(config, count=None)
         self.session: Session | None = None
         self.flow_paused = False
         self.receiver_paused = False
-        self.autostart = autostart
+        self.live = live
         self._selected_seq: int | None = None
         self._want_injected = False
 
@@ -116,9 +118,9 @@ class IpcExplorerApp(App[None]):
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
         atexit.register(self._kill_now)
-        self.set_interval(1 / REFRESH_HZ, self._refresh_panels)
         self._update_subtitle()
-        if self.autostart:
+        if self.live:
+            self.set_interval(1 / REFRESH_HZ, self.refresh_panels)
             self.start_session()
 
     # -- the session -------------------------------------------------------------------------
@@ -164,7 +166,7 @@ class IpcExplorerApp(App[None]):
         elif isinstance(event, ChildExited) and not event.expected:
             self.notify(f"{event.message}; press r to restart", title=event.side, severity="error")
 
-    def _refresh_panels(self) -> None:
+    def refresh_panels(self) -> None:
         session = self.session
         if session is None:
             return

@@ -1,0 +1,75 @@
+"""Snapshots of the app's screens, drawn from the recorded telemetry of a real session.
+
+The data is a real shm + JSON session (tests/data/record_session.py wrote it); drawing it with
+no live children and no refresh timer makes every picture the same from run to run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from ipc_explorer.engine import Session, SessionConfig
+from ipc_explorer.tui.app import IpcExplorerApp
+
+pytestmark = pytest.mark.timeout(60)
+
+DATA = Path(__file__).parent / "data" / "shm-json-session.msgpack"
+SIZE = (140, 44)
+
+
+def recorded_app() -> IpcExplorerApp:
+    config = SessionConfig(mechanism="shm", format="json", rate=2000, size=48)
+    app = IpcExplorerApp(config, live=False)
+    records = msgpack.unpackb(DATA.read_bytes(), raw=False, strict_map_key=False)
+    running = [r for r in records if r["state"] not in ("done", "stopped")]
+    session = Session(config)
+    for record in running:
+        session.stats.apply(record)
+    app.session = session
+    return app
+
+
+async def show(pilot) -> None:
+    pilot.app.refresh_panels()
+    await pilot.pause()
+
+
+def test_main_screen(snap_compare):
+    assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_bytes_panel_with_a_key_highlighted(snap_compare):
+    async def walk_the_tree(pilot) -> None:
+        await show(pilot)
+        pilot.app.query_one("#decoded").focus()
+        for _ in range(12):
+            await pilot.press("down")
+        await pilot.pause()
+
+    assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=walk_the_tree)
+
+
+def test_inject_dialog(snap_compare):
+    async def open_inject(pilot) -> None:
+        await show(pilot)
+        pilot.app.push_screen(
+            __import__("ipc_explorer.tui.dialogs", fromlist=["InjectScreen"]).InjectScreen(
+                '{"hello": ', lambda value: None
+            )
+        )
+        await pilot.pause()
+
+    assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=open_inject)
+
+
+def test_help_screen(snap_compare):
+    assert snap_compare(
+        recorded_app(), terminal_size=SIZE, press=["question_mark"], run_before=show
+    )
+
+
+def test_explain_screen(snap_compare):
+    assert snap_compare(recorded_app(), terminal_size=SIZE, press=["e"], run_before=show)
