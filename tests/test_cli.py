@@ -88,10 +88,10 @@ def test_run_prints_a_summary_table():
         assert text in result.stdout
 
 
-def test_default_command_runs_a_short_session():
-    result = run_cli()
-    assert result.returncode == 0, result.stderr
-    assert "1,000 sent, 1,000 received" in result.stdout
+def test_the_app_refuses_an_unknown_mechanism_before_opening():
+    result = run_cli("--mechanism", "smoke-signals")
+    assert result.returncode == 2
+    assert "unknown mechanism 'smoke-signals'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_corruption_on_a_reliable_mechanism_exits_1():

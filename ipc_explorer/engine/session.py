@@ -385,24 +385,36 @@ class Session:
             self.send_control("receiver", {"op": "report"})
             await asyncio.sleep(0.01)
 
-    async def stop(self) -> None:
-        """Stop both children (sender first, so nothing is in flight), then remove everything."""
+    async def stop(self, drain: bool = True) -> None:
+        """Stop both children, then remove every kernel object and file.
+
+        With ``drain`` (a headless run) the sender stops first and the receiver gets what is in
+        flight, so the counts add up; without (a user quitting or switching) both stop at once.
+        """
         if self._stopped:
             return
         self._stopped = True
         try:
-            if self.alive("sender"):
-                self._expected_exit.add("sender")
-                self.send_control("sender", {"op": "stop"})
-                await self._wait_exit("sender")
-                if self.alive("receiver"):
-                    await self._drain()
+            if drain:
+                for side in SIDES:  # a paused side would hold everything up
+                    self.resume(side)
+                if self.alive("sender"):
+                    self._expected_exit.add("sender")
+                    self.send_control("sender", {"op": "stop"})
+                    await self._wait_exit("sender")
+                    if self.alive("receiver"):
+                        await self._drain()
             for side in SIDES:
                 self._expected_exit.add(side)
-                self.send_control(side, {"op": "stop"})
                 proc = self._procs.get(side)
-                if proc is not None and proc.stdin is not None:
-                    proc.stdin.close()
+                if proc is None or proc.returncode is not None:
+                    continue
+                if drain:
+                    self.send_control(side, {"op": "stop"})
+                    if proc.stdin is not None:
+                        proc.stdin.close()
+                else:
+                    proc.terminate()  # the child's handler leaves even a blocking call cleanly
             for side in SIDES:
                 await self._wait_exit(side)
         finally:

@@ -61,6 +61,7 @@ class EngineNotice(Message):
 class IpcExplorerApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ipc-explorer"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
@@ -145,7 +146,7 @@ class IpcExplorerApp(App[None]):
 
     async def _stop_session(self) -> None:
         if self.session is not None:
-            await self.session.stop()
+            await self.session.stop(drain=False)
 
     def _kill_now(self) -> None:
         if self.session is not None:

@@ -150,9 +150,8 @@ class FlowPanel(Vertical):
             title=f"{mechanism} · {pattern}",
             border_style="magenta",
         )
-        lost = (
-            rcv.count("missing") if lossy else max(sent - received, 0) if snd.state == "done" else 0
-        )
+        # Lost: gaps the receiver saw (and, on UDP, the kernel's own drop count).
+        lost = max(rcv.count("missing"), drops or 0) if lossy else rcv.count("missing")
         anomalies = Text(
             f"lost {lost:,}  dup {rcv.count('duplicated'):,}  "
             f"reord {rcv.count('reordered'):,}  corrupt {rcv.count('corrupt'):,}",
@@ -163,11 +162,11 @@ class FlowPanel(Vertical):
             "receiver", rcv, [Text(f"received {received:,}", style="bold"), anomalies]
         )
         grid = Table.grid(expand=True)
-        grid.add_column(ratio=3)
-        grid.add_column(width=4, vertical="middle")
-        grid.add_column(ratio=4)
-        grid.add_column(width=4, vertical="middle")
-        grid.add_column(ratio=3)
-        arrow = Text(" ──>", style="bold")
+        grid.add_column(ratio=3, min_width=15)
+        grid.add_column(width=3, vertical="middle")
+        grid.add_column(ratio=4, min_width=14)
+        grid.add_column(width=3, vertical="middle")
+        grid.add_column(ratio=3, min_width=18)
+        arrow = Text("──>", style="bold")
         grid.add_row(sender, arrow, channel, arrow, receiver)
         return Group(grid)
