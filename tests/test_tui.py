@@ -31,6 +31,13 @@ def text_of(widget: Static) -> str:
     return console.file.getvalue()
 
 
+def diagram(app: IpcExplorerApp) -> str:
+    """The sender, channel and receiver boxes, as text."""
+    return "\n".join(
+        text_of(app.query_one(f"#{box}-box", Static)) for box in ("sender", "channel", "receiver")
+    )
+
+
 def notifications(app: IpcExplorerApp) -> str:
     return "\n".join(f"{n.title} {n.message}" for n in app._notifications)
 
@@ -46,10 +53,10 @@ async def test_messages_flow_within_a_second_with_nothing_to_configure():
     app = IpcExplorerApp(SessionConfig(rate=200))
     async with app.run_test(size=SIZE) as pilot:
         started = time.monotonic()
-        await until(pilot, lambda: "received 1" in text_of(app.query_one("#diagram", Static)))
+        await until(pilot, lambda: "received 1" in diagram(app))
         assert time.monotonic() - started < 2.0
         assert app.query_one("#messages", DataTable).row_count > 0
-        assert "pipe fd" in text_of(app.query_one("#diagram", Static))
+        assert "pipe fd" in diagram(app)
         await app.action_quit()
 
 
@@ -63,7 +70,7 @@ async def test_switching_mechanism_restarts_the_children_on_it():
         for _ in range(MECHANISMS.index("udp")):
             await pilot.press("down")
         await pilot.press("enter")
-        await until(pilot, lambda: "(UDP)" in text_of(app.query_one("#diagram", Static)))
+        await until(pilot, lambda: "(UDP)" in diagram(app))
         await until(pilot, lambda: app.session.stats.receiver.count("received") > 5)
         assert (app.session.stats.sender.pid, app.session.stats.receiver.pid) != old_pids
         assert "udp" in app.sub_title
@@ -121,7 +128,7 @@ async def test_paused_receiver_shows_the_blocked_writer():
             pilot, lambda: "sender blocked in send" in text_of(app.query_one("#blocked", Static))
         )
         assert "65,536 B buffer full" in text_of(app.query_one("#blocked", Static))
-        assert "paused" in text_of(app.query_one("#diagram", Static))
+        assert "paused" in diagram(app)
         await app.action_quit()
 
 
@@ -133,7 +140,7 @@ async def test_killed_receiver_shows_the_senders_epipe_and_can_restart():
         )
         await pilot.press("k")
         await until(pilot, lambda: "EPIPE" in notifications(app))
-        await until(pilot, lambda: "killed" in text_of(app.query_one("#diagram", Static)))
+        await until(pilot, lambda: "killed" in diagram(app))
         await pilot.press("r")
         await until(pilot, lambda: app.session.stats.receiver.count("received") > 10)
         await app.action_quit()

@@ -49,6 +49,8 @@ class ChildRuntime:
         self.plan = ChannelPlan.from_json(self.config["plan"])
         self.transport_cls = get_transport(self.plan.mechanism)
         self.telemetry = TelemetryWriter(args.telemetry_fd)
+        if self.config.get("nice"):
+            os.nice(self.config["nice"])
         cpu = (self.config.get("cpus") or {}).get(self.role)
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})

@@ -24,6 +24,9 @@ class SessionConfig:
     rate: float | None = None  # messages per second; None: as fast as possible
     options: TransportOptions = field(default_factory=TransportOptions)
     cpus: dict[str, int] | None = None  # {"sender": 0, "receiver": 1} pins each child
+    #: Children's niceness: the app raises it so that its own UI keeps a core's share at full
+    #: rate on a small machine (figures are then those of slightly deprioritised processes).
+    nice: int = 0
     #: Fault injection: flip a payload byte of every Nth message after its checksum is taken.
     corrupt_every: int | None = None
 

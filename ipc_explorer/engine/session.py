@@ -177,6 +177,7 @@ class Session:
             "rate": cfg.rate,
             "cpus": cfg.cpus,
             "corrupt_every": cfg.corrupt_every,
+            "nice": cfg.nice,
         }
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -519,9 +520,11 @@ class Session:
 
 
 def _placement(cfg: SessionConfig) -> str:
+    nice = f", children at nice {cfg.nice}" if cfg.nice else ""
     if cfg.cpus:
-        return f"sender on CPU {cfg.cpus.get('sender')}, receiver on CPU {cfg.cpus.get('receiver')}"
-    return f"unpinned (the OS places both on {os.cpu_count()} CPUs)"
+        pins = f"sender on CPU {cfg.cpus.get('sender')}, receiver on CPU {cfg.cpus.get('receiver')}"
+        return pins + nice
+    return f"unpinned (the OS places both on {os.cpu_count()} CPUs){nice}"
 
 
 __all__ = [

@@ -245,10 +245,7 @@ class ShmTransport(Transport):
     def kernel_object(self) -> str:
         fwd = self.plan.names["forward"]
         opts = self.plan.options
-        return (
-            f"{fwd['shm']} ({opts.slots} x {opts.slot_size} B slots) + semaphores "
-            f"{fwd['empty']}, {fwd['full']}, {fwd['mutex']}"
-        )
+        return f"{fwd['shm']} ({opts.slots} x {opts.slot_size} B) + sem -empty -full -mutex"
 
     def framing_text(self) -> str:
         return (

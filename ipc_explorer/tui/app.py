@@ -47,7 +47,10 @@ from ipc_explorer.tui.timing import TimingPanel
 #: Rates the +/- keys step through; None is "as fast as possible".
 RATES: list[float | None] = [1, 10, 100, 1000, 10_000, None]
 SIZES = [0, 16, 64, 256, 1024, 4096, 16384, 65536]
-REFRESH_HZ = 15
+REFRESH_HZ = 10
+#: The children run at this niceness under the app, so that on a 2-core machine the UI still
+#: gets the CPU at once when a key is pressed while both children run flat out.
+APP_NICE = 10
 
 
 class EngineNotice(Message):
@@ -90,13 +93,14 @@ class IpcExplorerApp(App[None]):
         """``live=False`` starts no session and no refresh timer: the caller sets ``session``
         and calls ``refresh_panels`` (snapshot tests draw recorded telemetry that way)."""
         super().__init__()
-        self.config = replace(config, count=None)
+        self.config = replace(config, count=None, nice=max(config.nice, APP_NICE))
         self.session: Session | None = None
         self.flow_paused = False
         self.receiver_paused = False
         self.live = live
         self._selected_seq: int | None = None
         self._want_injected = False
+        self._refresh_failed = False
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -168,6 +172,14 @@ class IpcExplorerApp(App[None]):
             self.notify(f"{event.message}; press r to restart", title=event.side, severity="error")
 
     def refresh_panels(self) -> None:
+        try:
+            self._refresh_panels()
+        except Exception as exc:  # a drawing bug must not take the session down with it
+            if not self._refresh_failed:
+                self.notify(f"{type(exc).__name__}: {exc}", title="display error", severity="error")
+            self._refresh_failed = True
+
+    def _refresh_panels(self) -> None:
         session = self.session
         if session is None:
             return

@@ -34,7 +34,9 @@ class SyncPanel(Vertical):
         )
 
     def update_view(self, stats: SessionStats, mechanism: str) -> None:
-        self.query_one("#blocked", Static).update(self._blocked_line(stats, mechanism))
+        self.query_one("#blocked", Static).update(
+            self._blocked_line(stats, mechanism), layout=False
+        )
         table = self.query_one(DataTable)
         rows = self._rows(stats)
         table.display = bool(rows)
@@ -44,8 +46,10 @@ class SyncPanel(Vertical):
                 table.add_row(*cells, key=key)
             return
         for key, cells in rows.items():
-            for column, value in zip(table.columns, cells, strict=False):
-                table.update_cell(key, column, value)
+            current = table.get_row(key)
+            for column, old, value in zip(table.columns, current, cells, strict=False):
+                if str(old) != str(value):  # an unchanged cell must not cost a redraw
+                    table.update_cell(key, column, value)
 
     @staticmethod
     def _rows(stats: SessionStats) -> dict[str, list[str | Text]]:
