@@ -6,7 +6,7 @@ import posix_ipc
 import pytest
 
 from ipc_explorer.codecs import codec_names
-from ipc_explorer.engine import Session, SessionConfig
+from ipc_explorer.engine import Session, SessionConfig, run_once
 from ipc_explorer.transports import MECHANISMS
 
 pytestmark = pytest.mark.timeout(60)
@@ -18,14 +18,7 @@ def test_every_format_is_registered():
     assert sorted(codec_names()) == sorted(FORMATS)
 
 
-async def run_session(config: SessionConfig) -> tuple[Session, dict]:
-    session = Session(config)
-    try:
-        await session.start()
-        summary = await session.run_to_completion()
-    finally:
-        await session.stop()
-    return session, summary
+run_session = run_once
 
 
 def assert_kernel_objects_gone(session: Session) -> None:

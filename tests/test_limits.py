@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipc_explorer.engine import Session, SessionConfig, largest_size
+from ipc_explorer.engine import SessionConfig, largest_size, run_once
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge
 
 from .conftest import run_cli
@@ -22,12 +22,7 @@ LIMIT_TEXT = {
 
 
 async def run(config: SessionConfig) -> dict:
-    session = Session(config)
-    try:
-        await session.start()
-        return await session.run_to_completion()
-    finally:
-        await session.stop()
+    return (await run_once(config))[1]
 
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)

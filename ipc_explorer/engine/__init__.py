@@ -8,7 +8,13 @@ from ipc_explorer.engine.events import (
     SessionEnded,
     StateChanged,
 )
-from ipc_explorer.engine.session import Session, SessionError, largest_message, largest_size
+from ipc_explorer.engine.session import (
+    Session,
+    SessionError,
+    largest_message,
+    largest_size,
+    run_once,
+)
 from ipc_explorer.engine.stats import SessionStats, SideState
 
 __all__ = [
@@ -26,4 +32,5 @@ __all__ = [
     "UsageError",
     "largest_message",
     "largest_size",
+    "run_once",
 ]

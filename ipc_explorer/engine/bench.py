@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from ipc_explorer.engine.config import SessionConfig, UsageError
-from ipc_explorer.engine.session import Session
+from ipc_explorer.engine.session import run_once
 from ipc_explorer.transports import MessageTooLarge, get_transport
 
 FLOOR_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "floor.py"
@@ -37,12 +37,7 @@ def load_floor() -> ModuleType:
 
 
 async def _session(config: SessionConfig) -> dict[str, Any]:
-    session = Session(config)
-    try:
-        await session.start()
-        return await session.run_to_completion()
-    finally:
-        await session.stop()
+    return (await run_once(config))[1]
 
 
 async def run_bench(

@@ -519,6 +519,16 @@ class Session:
         }
 
 
+async def run_once(config: SessionConfig) -> tuple[Session, dict[str, Any]]:
+    """Start a session, run it to the end and clean up, whatever happens on the way."""
+    session = Session(config)
+    try:
+        await session.start()
+        return session, await session.run_to_completion()
+    finally:
+        await session.stop()
+
+
 def _placement(cfg: SessionConfig) -> str:
     nice = f", children at nice {cfg.nice}" if cfg.nice else ""
     if cfg.cpus:
@@ -534,4 +544,5 @@ __all__ = [
     "UsageError",
     "largest_message",
     "largest_size",
+    "run_once",
 ]
