@@ -9,6 +9,7 @@ thread that forks), feeds them control lines on stdin and folds their telemetry 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -337,7 +338,8 @@ class Session:
         """SIGKILL one side, as a crash would; the other side's reaction is the point."""
         proc = self._procs.get(side)
         if proc is not None and proc.returncode is None:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
 
     def alive(self, side: str) -> bool:
         proc = self._procs.get(side)
@@ -415,7 +417,8 @@ class Session:
                     if proc.stdin is not None:
                         proc.stdin.close()
                 else:
-                    proc.terminate()  # the child's handler leaves even a blocking call cleanly
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.terminate()  # the child's handler leaves a blocking call cleanly
             for side in SIDES:
                 await self._wait_exit(side)
         finally:
@@ -429,7 +432,8 @@ class Session:
         try:
             await asyncio.wait_for(proc.wait(), EXIT_TIMEOUT_S)
         except TimeoutError:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # it may have just exited
+                proc.kill()
             await proc.wait()
 
     async def _teardown(self) -> None:
@@ -437,7 +441,8 @@ class Session:
         for side, proc in self._procs.items():
             if proc.returncode is None:
                 self._expected_exit.add(side)
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
         for proc in self._procs.values():
             try:
                 await asyncio.wait_for(proc.wait(), EXIT_TIMEOUT_S)

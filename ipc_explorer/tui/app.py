@@ -65,6 +65,9 @@ class IpcExplorerApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ipc-explorer"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    # Nothing focused at start: a focused message list holds still, and it should follow.
+    # (Each dialog names what it focuses.)
+    AUTO_FOCUS = None
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
@@ -188,8 +191,11 @@ class IpcExplorerApp(App[None]):
         self.query_one(FlowPanel).update_view(stats, cfg.mechanism, cfg.pattern, session.lossy)
         self.query_one(TimingPanel).update_view(stats, cfg.pattern == "ping-pong")
         self.query_one(SyncPanel).update_view(stats, cfg.mechanism)
-        if self._want_injected and self.query_one(FlowPanel).select_injected():
-            self._want_injected = False
+        if self._want_injected:
+            injected = next((s for s in reversed(stats.recent) if s.get("injected")), None)
+            if injected is not None:
+                self._want_injected = False
+                self.query_one(FlowPanel).show(injected)
 
     def on_flow_panel_message_chosen(self, event: FlowPanel.MessageChosen) -> None:
         if self.session is None:
@@ -200,10 +206,8 @@ class IpcExplorerApp(App[None]):
         cfg = self.config
         rate = "max" if cfg.rate is None else f"{cfg.rate:g}/s"
         nagle = "  Nagle on" if cfg.options.nagle else ""
-        paused = "  [paused]" if self.flow_paused else ""
-        self.sub_title = (
-            f"{cfg.mechanism} · {cfg.format} · {cfg.pattern} · {cfg.size} B · {rate}{nagle}{paused}"
-        )
+        parts = (cfg.mechanism, cfg.format, cfg.pattern, f"{cfg.size} B", rate)
+        self.sub_title = " · ".join(parts) + nagle
 
     # -- actions ---------------------------------------------------------------------------
     async def action_quit(self) -> None:
@@ -215,7 +219,9 @@ class IpcExplorerApp(App[None]):
             return
         self.flow_paused = not self.flow_paused
         (self.session.pause if self.flow_paused else self.session.resume)("sender")
-        self._update_subtitle()
+        # Said on the flow panel's border: a header change would repaint the whole screen.
+        flow = self.query_one(FlowPanel)
+        flow.border_subtitle = "flow paused (space resumes)" if self.flow_paused else ""
 
     def action_toggle_receiver(self) -> None:
         if self.session is None:

@@ -16,6 +16,7 @@ class InjectScreen(ModalScreen[Any]):
     """A JSON payload typed by the user; nothing is sent unless it parses (and fits)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "Input"
 
     def __init__(self, initial: str, check: Any) -> None:
         super().__init__()
@@ -71,6 +72,7 @@ class ChoiceScreen(ModalScreen[str | None]):
     """Pick one name from a list (mechanism, format, pattern)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "OptionList"
 
     def __init__(self, title: str, names: list[str], current: str) -> None:
         super().__init__()
@@ -99,6 +101,7 @@ class TextScreen(ModalScreen[None]):
     """Help and explain: Markdown, closed with Escape or q."""
 
     BINDINGS = [Binding("escape,q,question_mark,f1,e", "close", "Close")]
+    AUTO_FOCUS = "VerticalScroll"
 
     def __init__(self, markdown: str) -> None:
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from rich.text import Text
@@ -12,8 +13,18 @@ from textual.widgets import DataTable, Static
 
 from ipc_explorer.engine import SessionStats
 
-MAX_ROWS = 100
+MAX_ROWS = 40
 LIST_EVERY_TICKS = 5
+COLUMNS = [
+    ("seq", 9),
+    ("side", 9),
+    ("payload B", 9),
+    ("wire B", 8),
+    ("latency µs", 10),
+    ("ser", 7),
+    ("transmit", 9),
+    ("deser", 7),
+]
 
 STATE_STYLE = {
     "running": "green",
@@ -50,95 +61,109 @@ class FlowPanel(Vertical):
             yield Static(id="channel-box", classes="box")
             yield Static("──>", classes="arrow")
             yield Static(id="receiver-box", classes="box")
-        yield Static(
-            "sampled messages (every message is counted; a few per tick are kept)",
-            id="messages-label",
-        )
+        yield Static(id="messages-label")
         table: DataTable[str] = DataTable(id="messages", cursor_type="row", zebra_stripes=True)
         yield table
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(
-            "seq", "side", "payload B", "wire B", "latency µs", "ser", "transmit", "deser"
-        )
-        self._samples: dict[str, dict[str, Any]] = {}
+        for name, width in COLUMNS:
+            table.add_column(name, width=width, key=name)
+        # A fixed set of rows whose cells are rewritten: adding and removing rows would make
+        # Textual lay the whole screen out again at every update.
+        for index in range(MAX_ROWS):
+            table.add_row(*[""] * len(COLUMNS), key=str(index))
+        table.move_cursor(row=MAX_ROWS - 1, animate=False)
+        self._window: deque[dict[str, Any]] = deque(maxlen=MAX_ROWS)
+        self._shown: list[dict[str, Any] | None] = [None] * MAX_ROWS
         self._seen = 0
-        self._row = 0
-        self._chosen = ""  # row key of the message shown in the bytes panel
+        self._chosen: dict[str, Any] | None = None
         self._ticks = 0
+        self._set_label()
 
     def reset(self) -> None:
-        self.query_one(DataTable).clear()
-        self._samples.clear()
+        self._window.clear()
         self._seen = 0
-        self._chosen = ""
+        self._chosen = None
+        self._redraw_rows()
+
+    def _set_label(self) -> None:
+        table = self.query_one(DataTable)
+        frozen = "  [b]frozen while you browse[/b] (tab away to follow)" if table.has_focus else ""
+        self.query_one("#messages-label", Static).update(
+            "sampled messages (every message is counted; a few per tick are kept)" + frozen,
+            layout=False,
+        )
+
+    def on_descendant_focus(self) -> None:
+        self._set_label()
+
+    def on_descendant_blur(self) -> None:
+        self._set_label()
 
     def update_view(self, stats: SessionStats, mechanism: str, pattern: str, lossy: bool) -> None:
         self._update_diagram(stats, mechanism, pattern, lossy)
-        # The list moves at a reading pace: redrawing a table ten times a second costs the UI
-        # more than everything else together, and nobody reads rows that fast.
+        # The list moves at a reading pace (nobody reads rows ten times a second), and holds
+        # still while the user browses it.
         self._ticks += 1
-        if self._ticks % LIST_EVERY_TICKS != 1:
+        if self._ticks % LIST_EVERY_TICKS != 1 or self.query_one(DataTable).has_focus:
             return
         fresh = stats.new_samples(self._seen)
         self._seen = stats.sample_count
         if fresh:
-            self._add_rows(fresh)
+            self._window.extend(fresh)
+            self._redraw_rows()
+            if self._chosen is None:
+                self._choose(self._window[-1])  # show something from the start
 
-    def _add_rows(self, samples: list[dict[str, Any]]) -> None:
-        """Append new samples; the cursor stays on the message the user is looking at."""
+    def _redraw_rows(self) -> None:
         table = self.query_one(DataTable)
-        at_bottom = table.scroll_y >= table.max_scroll_y - 1
-        for sample in samples[-MAX_ROWS:]:
-            self._row += 1
-            key = str(self._row)
-            self._samples[key] = sample
-            latency = sample.get("latency_ns") or sample.get("rtt_ns")
-            seq = Text(str(sample["seq"]), style="bold yellow" if sample.get("injected") else "")
-            table.add_row(
-                seq,
-                "injected" if sample.get("injected") else sample.get("side", ""),
-                f"{sample['size']:,}",
-                f"{sample['wire_size']:,}",
-                _us(latency),
-                _us(sample.get("ser_ns")),
-                _us(sample.get("transmit_ns")),
-                _us(sample.get("deserialize_ns")),
-                key=key,
-            )
-        if table.row_count > MAX_ROWS:
-            for key in list(self._samples)[: table.row_count - MAX_ROWS]:
-                table.remove_row(key)
-                del self._samples[key]
-            if self._chosen in self._samples:
-                table.move_cursor(row=table.get_row_index(self._chosen), animate=False)
-        if not self._chosen and self._samples:
-            self.choose(next(reversed(self._samples)))  # show something from the start
-        if at_bottom:
-            table.scroll_end(animate=False)
+        samples: list[dict[str, Any] | None] = [None] * (MAX_ROWS - len(self._window))
+        samples += list(self._window)
+        for index, sample in enumerate(samples):
+            if sample is self._shown[index]:
+                continue
+            self._shown[index] = sample
+            for (name, _), value in zip(COLUMNS, self._cells(sample), strict=True):
+                table.update_cell(str(index), name, value)
+
+    @staticmethod
+    def _cells(sample: dict[str, Any] | None) -> list[str | Text]:
+        if sample is None:
+            return [""] * len(COLUMNS)
+        latency = sample.get("latency_ns") or sample.get("rtt_ns")
+        injected = sample.get("injected")
+        return [
+            Text(str(sample["seq"]), style="bold yellow" if injected else ""),
+            "injected" if injected else sample.get("side", ""),
+            f"{sample['size']:,}",
+            f"{sample['wire_size']:,}",
+            _us(latency),
+            _us(sample.get("ser_ns")),
+            _us(sample.get("transmit_ns")),
+            _us(sample.get("deserialize_ns")),
+        ]
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.choose(event.row_key.value or "", move=False)
+        sample = self._shown[event.cursor_row] if 0 <= event.cursor_row < MAX_ROWS else None
+        if sample is not None:
+            self._choose(sample)
 
-    def choose(self, key: str, move: bool = True) -> None:
-        """Show the message of row ``key`` in the bytes panel (and put the cursor on it)."""
-        sample = self._samples.get(key)
-        if sample is None or key == self._chosen:
+    def _choose(self, sample: dict[str, Any]) -> None:
+        """Show ``sample`` in the bytes panel."""
+        if sample is self._chosen:
             return
-        self._chosen = key
-        if move:
-            table = self.query_one(DataTable)
-            table.move_cursor(row=table.get_row_index(key), animate=False)
+        self._chosen = sample
         self.post_message(self.MessageChosen(sample))
 
-    def select_injected(self) -> bool:
-        """Move the cursor to the newest injected message, if one has arrived."""
-        for key in reversed(list(self._samples)):
-            if self._samples[key].get("injected"):
-                self.choose(key)
-                return True
-        return False
+    def show(self, sample: dict[str, Any]) -> None:
+        """Show ``sample`` in the bytes panel, and put the cursor on its row if it is listed."""
+        if sample in self._window and sample not in self._shown:
+            self._redraw_rows()
+        for index, shown in enumerate(self._shown):
+            if shown is sample:
+                self.query_one(DataTable).move_cursor(row=index, animate=False)
+        self._choose(sample)
 
     def _update_diagram(
         self, stats: SessionStats, mechanism: str, pattern: str, lossy: bool
