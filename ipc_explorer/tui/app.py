@@ -150,6 +150,8 @@ class IpcExplorerApp(App[None]):
             await session.start()
         except (UsageError, TransportError, SessionError, CodecError) as exc:
             self.notify(str(exc), title="cannot start", severity="error", timeout=10)
+        except Exception as exc:  # never a traceback in the user's face: say it, stay usable
+            self.notify(f"{type(exc).__name__}: {exc}", title="cannot start", severity="error")
 
     async def _stop_session(self) -> None:
         if self.session is not None:

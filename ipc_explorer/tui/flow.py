@@ -175,10 +175,11 @@ class FlowPanel(Vertical):
 
         def side_text(side: Any, lines: list[Text]) -> Text:
             state = Text(side.state, style=STATE_STYLE.get(side.state, ""))
-            if side.stalled_ns > 200_000_000:
-                state.append(
-                    f" blocked in {side.op} {side.stalled_ns / 1e9:.1f} s", style="bold red"
-                )
+            stalled = side.stalled_ns / 1e9
+            if stalled > 0.2 and side.op == "send":
+                state.append(f" blocked in send {stalled:.1f} s", style="bold red")
+            elif stalled > 0.2 and side.op == "recv":
+                state.append(f" waiting in recv {stalled:.1f} s", style="grey62")
             return Text("\n").join([state, *lines])
 
         drops = live.get("kernel_drops")
