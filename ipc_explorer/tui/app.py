@@ -7,9 +7,12 @@ never per message, and engine events arrive as Textual messages.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
+import os
 import signal
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +54,8 @@ REFRESH_HZ = 10
 #: The children run at this niceness under the app, so that on a 2-core machine the UI still
 #: gets the CPU at once when a key is pressed while both children run flat out.
 APP_NICE = 10
+#: After SIGTERM/SIGHUP, the longest a clean quit may take before the app exits regardless.
+HARD_EXIT_AFTER_S = 4.0
 
 
 class EngineNotice(Message):
@@ -121,10 +126,11 @@ class IpcExplorerApp(App[None]):
         self.query_one(TimingPanel).border_title = "Timing"
         self.query_one(SyncPanel).border_title = "Sync"
         self.query_one(BytesPanel).border_title = "Bytes"
-        loop = __import__("asyncio").get_running_loop()
+        loop = asyncio.get_running_loop()
         # Textual runs no unmount handler on SIGTERM or a closed terminal: stop cleanly here.
+        # A plain signal handler (not the loop's): it runs even if drawing is stuck.
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
+            signal.signal(sig, lambda signum, _frame: self._on_terminate(loop, signum))
         atexit.register(self._kill_now)
         self._update_subtitle()
         if self.live:
@@ -160,6 +166,19 @@ class IpcExplorerApp(App[None]):
     def _kill_now(self) -> None:
         if self.session is not None:
             self.session.kill_now()
+
+    def _on_terminate(self, loop: asyncio.AbstractEventLoop, signum: int) -> None:
+        """Quit cleanly; if that cannot finish (a terminal gone mid-write can block the
+        drawing), kill the children and remove the kernel objects anyway, then exit."""
+        loop.call_soon_threadsafe(self.call_later, self.action_quit)
+
+        def hard_exit() -> None:
+            self._kill_now()
+            os._exit(128 + signum)
+
+        timer = threading.Timer(HARD_EXIT_AFTER_S, hard_exit)
+        timer.daemon = True
+        timer.start()
 
     def on_engine_notice(self, notice: EngineNotice) -> None:
         event = notice.event
