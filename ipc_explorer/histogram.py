@@ -112,9 +112,6 @@ class Histogram:
                 return bucket_mid(b)
         return bucket_mid(max(self.counts))
 
-    def mean(self) -> float:
-        return self.sum / self.total if self.total else 0.0
-
     def buckets(self) -> list[tuple[float, int]]:
         """(representative value, count) pairs in order, for a histogram plot."""
         return [(bucket_mid(b), self.counts[b]) for b in sorted(self.counts)]

@@ -39,6 +39,18 @@ def die_with_parent(parent_pid: int) -> None:
         raise SystemExit(0)
 
 
+def lower_priority(nice: int) -> None:
+    """Run at lower priority than the app. The child is in a session of its own, and with
+    autogroup scheduling a nice value only counts inside the session's group, so the group's
+    nice value is set as well (/proc/self/autogroup)."""
+    os.nice(nice)
+    try:
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(str(nice))
+    except OSError:
+        pass  # no autogroup scheduling here: os.nice is enough
+
+
 class ChildRuntime:
     """State shared by the loop, the control thread and the status thread of one child."""
 
@@ -50,7 +62,7 @@ class ChildRuntime:
         self.transport_cls = get_transport(self.plan.mechanism)
         self.telemetry = TelemetryWriter(args.telemetry_fd)
         if self.config.get("nice"):
-            os.nice(self.config["nice"])
+            lower_priority(self.config["nice"])
         cpu = (self.config.get("cpus") or {}).get(self.role)
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})

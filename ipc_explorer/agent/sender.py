@@ -13,6 +13,7 @@ from ipc_explorer.codecs.sample import SampleGenerator
 from ipc_explorer.transports import Frame, MessageTooLarge, RecvTimeout
 
 monotonic_ns = time.monotonic_ns
+U32_MAX = 0xFFFFFFFF
 
 
 class SenderCounters:
@@ -80,6 +81,8 @@ class Sender(ChildRuntime):
                 t0 = monotonic_ns()
                 payload = encode(message)
                 ser_ns = monotonic_ns() - t0
+                if ser_ns > U32_MAX:  # the envelope field is 32 bits: 4.29 s at most
+                    ser_ns = U32_MAX
             crc = crc32(payload)
             if corrupt_every and seq % corrupt_every == corrupt_every - 1 and payload:
                 payload = payload[:-1] + bytes([payload[-1] ^ 0xFF])  # the receiver must notice
@@ -142,7 +145,7 @@ class Sender(ChildRuntime):
             self.counters.rejected += 1
             self.event("inject-rejected", str(exc))
             return None
-        self.injected_ser_ns = monotonic_ns() - t0
+        self.injected_ser_ns = min(monotonic_ns() - t0, U32_MAX)
         return payload
 
     def _pause(self) -> None:

@@ -34,8 +34,6 @@ LENGTH_PREFIX = struct.Struct("<I")
 #: Byte streams and HTTP have no natural limit; this cap keeps one message in memory bounded.
 MAX_STREAM_MESSAGE = 16 * 1024 * 1024
 
-U32_MAX = 0xFFFFFFFF
-
 monotonic_ns = time.monotonic_ns
 
 
@@ -285,6 +283,3 @@ def envelope_spans(offset: int, frame: Frame) -> list[Span]:
         Span(offset + 20, offset + 24, "envelope.crc32", "framing", f"crc32 0x{frame.crc:08x}"),
     ]
 
-
-def clamp_u32(value: int) -> int:
-    return value if value < U32_MAX else U32_MAX

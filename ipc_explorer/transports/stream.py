@@ -202,5 +202,3 @@ class ByteStreamTransport(Transport):
             "a 24-byte envelope (seq, t_send, serialize ns, crc32) and the payload"
         )
 
-
-LENGTH_PREFIX_SIZE = LENGTH_PREFIX.size
