@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 from ipc_explorer.engine import SessionStats
 
 MAX_ROWS = 40
-LIST_EVERY_TICKS = 5
+LIST_EVERY_TICKS = 10
 COLUMNS = [
     ("seq", 9),
     ("side", 9),

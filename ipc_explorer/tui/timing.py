@@ -56,7 +56,7 @@ class TimingPanel(Vertical):
         self.query_one("#figures", Static).update(figures, layout=False)
         self.query_one(Sparkline).data = list(self._rates)
         self._ticks += 1
-        if self._ticks % 5 == 1:  # a histogram changes shape slowly: twice a second is plenty
+        if self._ticks % 10 == 1:  # a histogram changes shape slowly: once a second is plenty
             self.query_one("#histogram", Static).update(self._histogram(stats, name), layout=False)
         self.query_one("#stages", Static).update(self._stage_bar(stats, pingpong), layout=False)
 
