@@ -249,11 +249,12 @@ class IpcExplorerApp(App[None]):
             return
         self.receiver_paused = not self.receiver_paused
         (self.session.pause if self.receiver_paused else self.session.resume)("receiver")
-        self.notify(
-            "receiver paused: watch the buffer fill and the writer block"
-            if self.receiver_paused
-            else "receiver resumed"
-        )
+        if not self.receiver_paused:
+            self.notify("receiver resumed")
+        elif self.session.lossy:
+            self.notify("receiver paused: watch the socket buffer fill, then the kernel drop")
+        else:
+            self.notify("receiver paused: watch the buffer fill and the writer block")
 
     def action_rate(self, step: int) -> None:
         index = RATES.index(self.config.rate) if self.config.rate in RATES else 2
