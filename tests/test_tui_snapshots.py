@@ -73,3 +73,29 @@ def test_help_screen(snap_compare):
 
 def test_explain_screen(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=SIZE, press=["e"], run_before=show)
+
+
+async def test_moving_in_the_hex_selects_the_tree_node_and_back():
+    """The two views are linked both ways (drawn from the recorded session: no children)."""
+    from textual.widgets import Tree
+
+    from ipc_explorer.tui.bytes_view import BytesPanel, HexView
+
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await show(pilot)
+        message = app.query_one(BytesPanel).message
+        assert message is not None
+        hexview, tree = app.query_one(HexView), app.query_one(Tree)
+        hexview.focus()
+        for _ in range(message.framing_size + 3):  # into the payload: the first key's bytes
+            await pilot.press("right")
+        await pilot.pause()
+        span = tree.cursor_node.data
+        assert span.start <= hexview.cursor < span.end
+        assert span.path == "$.id"
+        tree.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        following = tree.cursor_node.data
+        assert hexview.highlight == (following.start, following.end)

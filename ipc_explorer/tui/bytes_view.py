@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -19,6 +20,8 @@ from ipc_explorer.codecs import Span
 from ipc_explorer.engine.inspect import AnnotatedMessage
 
 BYTES_PER_LINE = 16
+HEX_START = 6  # "0000  "
+ASCII_START = HEX_START + 3 * BYTES_PER_LINE + 1
 #: Hex shown for the first bytes only: a 16 MiB message is not drawn whole.
 MAX_HEX_BYTES = 8192
 
@@ -81,13 +84,18 @@ class HexView(Widget, can_focus=True):
         self.cursor = 0
         self.action_move(offset)
 
-    def on_click(self, event) -> None:  # type: ignore[no-untyped-def]
-        line, column = event.y, event.x - 6
-        if column >= 0 and self.message is not None:
-            index = line * BYTES_PER_LINE + min(column // 3, BYTES_PER_LINE - 1)
-            if index < len(self.message.wire):
-                self.cursor = index
-                self.post_message(self.ByteSelected(index))
+    def on_click(self, event: events.Click) -> None:
+        """A click on a byte, in the hex or in the ASCII column, selects it."""
+        if self.message is None or event.x < HEX_START:
+            return
+        if event.x >= ASCII_START:
+            column = min(event.x - ASCII_START, BYTES_PER_LINE - 1)
+        else:
+            column = min((event.x - HEX_START) // 3, BYTES_PER_LINE - 1)
+        index = event.y * BYTES_PER_LINE + column
+        if index < min(len(self.message.wire), MAX_HEX_BYTES):
+            self.cursor = index
+            self.post_message(self.ByteSelected(index))
 
     def get_content_height(self, container, viewport, width) -> int:  # type: ignore[no-untyped-def]
         if self.message is None:
