@@ -151,3 +151,9 @@ def test_rate_paces_the_sender():
     # 60 messages at 200/s: the last leaves about 0.3 s after the first.
     assert 0.25 <= data["elapsed_s"] <= 0.6
     assert 100 <= data["msgs_per_s"] <= 240
+
+
+def test_count_zero_sends_nothing_and_ends():
+    result = run_cli("run", "-m", "pipe", "-n", "0", "--json", timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sent"] == 0

@@ -41,6 +41,7 @@ class Sender(ChildRuntime):
         encode = get_codec(cfg["format"]).encode
         make_payload = SampleGenerator(cfg["size"])
         count: int | None = cfg.get("count")
+        unbounded = count is None
         last_seq = -1 if count is None else count - 1
         pingpong = cfg["pattern"] == "ping-pong"
         limits = channel.limits
@@ -61,7 +62,7 @@ class Sender(ChildRuntime):
         self.op = "send"
         next_send = monotonic_ns()
         seq = 0
-        while seq <= last_seq or last_seq < 0:
+        while unbounded or seq <= last_seq:
             if self.finish_requested:
                 break
             if not running.is_set():
