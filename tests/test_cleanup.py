@@ -184,3 +184,40 @@ async def test_injected_payload_is_sent_with_its_exact_bytes():
     body = b'{"hello":"world","n":[1,2,3]}'
     assert sample["wire"].endswith(body)
     assert sample["wire_size"] == len(body) + 28 and sample["framing_size"] == 28
+
+
+ORPHAN_SCRIPT = """
+import asyncio, os, sys, tempfile
+from pathlib import Path
+from ipc_explorer.engine import Session, SessionConfig
+
+async def main():
+    session = Session(SessionConfig(mechanism=sys.argv[1]))
+    session.workdir = Path(tempfile.mkdtemp(prefix="ipcx-"))
+    create = session.transport_cls.create
+    session.plan = create(session.config.options, session.workdir, "orphan01", False)
+    await session._spawn("receiver")  # no sender ever comes: the receiver waits in open()
+    print(session._procs["receiver"].pid, session.workdir, flush=True)
+    await asyncio.sleep(1.0)
+    os._exit(0)  # the parent dies without cleaning up, as if SIGKILLed
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mechanism", ["fifo", "tcp"])
+def test_a_child_still_opening_its_channel_dies_with_the_parent(mechanism):
+    """The receiver is blocked in open()/accept() when its parent dies: it must not linger."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", ORPHAN_SCRIPT, mechanism],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=20,
+    ).stdout.split()
+    pid, workdir = int(out[0]), out[1]
+    assert wait_until(
+        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", 2.0
+    )
+    assert wait_until(lambda: not os.path.exists(workdir), 1.0)

@@ -56,6 +56,7 @@ class SequenceTracker:
 
 class Receiver(ChildRuntime):
     def run(self) -> None:
+        self.in_loop = True  # a stop (or the parent's death) must cut a blocking open short
         channel = self.open_channel()
         cfg = self.config
         decode = get_codec(cfg["format"]).decode
@@ -76,6 +77,8 @@ class Receiver(ChildRuntime):
         self.in_loop = True
         self.set_state("ready")
         self.started.wait()
+        if self.stopping:
+            return
         self.set_state("running")
         running = self.running
         try:

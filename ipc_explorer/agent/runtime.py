@@ -72,6 +72,9 @@ class ChildRuntime:
         self.in_loop = False
         self.finish_requested = False
         self.started = threading.Event()
+        #: Set on stop: cuts short the sender's pacing sleep.
+        self.wake = threading.Event()
+        self._record_lock = threading.RLock()
         self.running = threading.Event()  # cleared while paused
         self.running.set()
         self.rate: float | None = self.config.get("rate")
@@ -108,6 +111,7 @@ class ChildRuntime:
         self.stopping = True
         self.started.set()
         self.running.set()
+        self.wake.set()
         os.kill(os.getpid(), signal.SIGUSR1)
 
     def start_control_thread(self) -> None:
@@ -136,6 +140,7 @@ class ChildRuntime:
                 if self.role == "sender" and self.started.is_set():
                     self.finish_requested = True  # finish the current message, then exit
                     self.running.set()
+                    self.wake.set()
                 else:
                     self.request_stop()
         # EOF: the parent closed the control pipe or died.
@@ -194,6 +199,23 @@ class ChildRuntime:
         }
 
     def write_record(self, status_only: bool = False) -> None:
+        """Build and write one record. One at a time (loop, control and status threads all
+        write), and never cut in half by the stop signal: it is honoured right after."""
+        if threading.current_thread() is not threading.main_thread():
+            with self._record_lock:  # control/status threads: the loop's state is not theirs
+                self._write_record(status_only)
+            return
+        interruptible, self.in_loop = self.in_loop, False
+        try:
+            with self._record_lock:
+                self._write_record(status_only)
+        finally:
+            self.in_loop = interruptible
+        if interruptible and self.stopping:
+            self.in_loop = False
+            raise StopRequested()
+
+    def _write_record(self, status_only: bool) -> None:
         now = time.monotonic_ns()
         record: dict[str, Any] = {
             "side": self.role,
@@ -226,9 +248,11 @@ class ChildRuntime:
             if not self._sent_describe:
                 record["describe"] = self.channel.describe()
                 self._sent_describe = True
-        if self.events:
-            record["events"] = list(self.events)
-            self.events.clear()
+        events = []
+        while self.events:  # popleft is atomic: an event appended meanwhile is kept for later
+            events.append(self.events.popleft())
+        if events:
+            record["events"] = events
         self.telemetry.write(record)
         self.last_flush = now
         self.next_flush = now + FLUSH_INTERVAL_NS

@@ -36,6 +36,7 @@ class SenderCounters:
 
 class Sender(ChildRuntime):
     def run(self) -> None:
+        self.in_loop = True  # a stop (or the parent's death) must cut a blocking open short
         channel = self.open_channel()
         cfg = self.config
         encode = get_codec(cfg["format"]).encode
@@ -58,12 +59,14 @@ class Sender(ChildRuntime):
         self.in_loop = True
         self.set_state("ready")
         self.started.wait()
+        if self.stopping:
+            return
         self.set_state("running")
         self.op = "send"
         next_send = monotonic_ns()
         seq = 0
         while unbounded or seq <= last_seq:
-            if self.finish_requested:
+            if self.finish_requested or self.stopping:
                 break
             if not running.is_set():
                 self._pause()
@@ -127,7 +130,7 @@ class Sender(ChildRuntime):
                 delay = next_send - now
                 if delay > 0:
                     self.op = "pace"
-                    time.sleep(delay / 1e9)
+                    self.wake.wait(delay / 1e9)  # a stop cuts the wait short
                     self.op = "send"
                 elif delay < -1_000_000_000:
                     next_send = now

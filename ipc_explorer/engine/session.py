@@ -200,6 +200,9 @@ class Session:
                 start_new_session=True,
                 env=self._agent_env(),
             )
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
         self._procs[side] = proc
