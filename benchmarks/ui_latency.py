@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.3)
         time.sleep(3)
         app = psutil.Process(term.proc.pid)
+        children = app.children()
+        cpu_before = {c.pid: sum(c.cpu_times()[:2]) for c in children}
+        app_before = sum(app.cpu_times()[:2])
+        timed_from = time.monotonic()
         latencies = []
         for _ in range(args.presses):
             sent = term.press(b" ")
@@ -129,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.15)
             term.press(b" ")  # resume (not timed: the header loses text, harder to spot)
             time.sleep(0.3)
+        # Where the CPU went while the keys were timed: proof the flow ran at full rate.
+        wall = time.monotonic() - timed_from
+        cpu = {"app": round((sum(app.cpu_times()[:2]) - app_before) / wall * 100)}
+        for child in children:
+            role = "sender" if "sender" in child.cmdline() else "receiver"
+            cpu[role] = round((sum(child.cpu_times()[:2]) - cpu_before[child.pid]) / wall * 100)
         rss: list[tuple[float, float]] = []
         began = time.monotonic()
         end = began + args.minutes * 60
@@ -151,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "p99": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
             "max": round(latencies[-1], 1),
         },
+        "cpu_percent_while_timed": cpu,
         "rss_mib": {"trend": trend, "first": round(rss[0][1], 1), "last": round(rss[-1][1], 1)},
     }
     print(json.dumps(result, indent=2))

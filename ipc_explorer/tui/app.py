@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import json
 import os
 import signal
@@ -56,6 +57,10 @@ REFRESH_HZ = 10
 APP_NICE = 10
 #: After SIGTERM/SIGHUP, the longest a clean quit may take before the app exits regardless.
 HARD_EXIT_AFTER_S = 4.0
+#: Seconds after start-up at which the objects then alive (Textual's widgets, styles, caches)
+#: are moved out of the garbage collector's reach: a full collection over them took ~70 ms
+#: here, a stall a key press would wait for several times a minute at full rate.
+GC_FREEZE_AFTER_S = 2.0
 
 
 class EngineNotice(Message):
@@ -135,6 +140,7 @@ class IpcExplorerApp(App[None]):
         self._update_subtitle()
         if self.live:
             self.set_interval(1 / REFRESH_HZ, self.refresh_panels)
+            self.set_timer(GC_FREEZE_AFTER_S, self._freeze_heap)
             self.start_session()
 
     # -- the session -------------------------------------------------------------------------
@@ -162,6 +168,10 @@ class IpcExplorerApp(App[None]):
     async def _stop_session(self) -> None:
         if self.session is not None:
             await self.session.stop(drain=False)
+
+    def _freeze_heap(self) -> None:
+        gc.collect()
+        gc.freeze()
 
     def _kill_now(self) -> None:
         if self.session is not None:
