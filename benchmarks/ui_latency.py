@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import pty
+import random
 import select
 import statistics
 import struct
@@ -132,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
             latencies.append((shown - sent) * 1000)
             time.sleep(0.15)
             term.press(b" ")  # resume (not timed: the header loses text, harder to spot)
-            time.sleep(0.3)
+            # A random gap: a fixed one phase-locks the presses to the app's 10 Hz refresh,
+            # and every press of a run then lands at the same point of the refresh cycle.
+            time.sleep(random.uniform(0.25, 0.45))
         # Where the CPU went while the keys were timed: proof the flow ran at full rate.
         wall = time.monotonic() - timed_from
         cpu = {"app": round((sum(app.cpu_times()[:2]) - app_before) / wall * 100)}

@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from ipc_explorer.engine import SessionStats
+from ipc_explorer.tui.live_text import LiveText
 
 MAX_ROWS = 40
 LIST_EVERY_TICKS = 10
@@ -56,12 +57,12 @@ class FlowPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="diagram"):
-            yield Static(id="sender-box", classes="box")
+            yield LiveText(id="sender-box", classes="box")
             yield Static("──>", classes="arrow")
-            yield Static(id="channel-box", classes="box")
+            yield LiveText(id="channel-box", classes="box")
             yield Static("──>", classes="arrow")
-            yield Static(id="receiver-box", classes="box")
-        yield Static(id="messages-label")
+            yield LiveText(id="receiver-box", classes="box")
+        yield LiveText(id="messages-label")
         table: DataTable[str] = DataTable(id="messages", cursor_type="row", zebra_stripes=True)
         yield table
 
@@ -90,9 +91,8 @@ class FlowPanel(Vertical):
     def _set_label(self) -> None:
         table = self.query_one(DataTable)
         frozen = "  [b]frozen while you browse[/b] (tab away to follow)" if table.has_focus else ""
-        self.query_one("#messages-label", Static).update(
-            "sampled messages (every message is counted; a few per tick are kept)" + frozen,
-            layout=False,
+        self.query_one("#messages-label", LiveText).show(
+            "sampled messages (every message is counted; a few per tick are kept)" + frozen
         )
 
     def on_descendant_focus(self) -> None:
@@ -203,15 +203,12 @@ class FlowPanel(Vertical):
             f"reord {rcv.count('reordered'):,}  corrupt {rcv.count('corrupt'):,}",
             style="red" if bad else "grey62",
         )
-        sender = self.query_one("#sender-box", Static)
-        channel = self.query_one("#channel-box", Static)
-        receiver = self.query_one("#receiver-box", Static)
+        sender = self.query_one("#sender-box", LiveText)
+        channel = self.query_one("#channel-box", LiveText)
+        receiver = self.query_one("#receiver-box", LiveText)
         sender.border_title = f"sender pid {snd.pid or '-'}"
         receiver.border_title = f"receiver pid {rcv.pid or '-'}"
         channel.border_title = f"{mechanism} · {pattern}"
-        # Fixed-size boxes: new text needs a repaint, not a new layout.
-        sender.update(side_text(snd, [Text(f"sent {sent:,}", style="bold")]), layout=False)
-        channel.update(Text("\n").join(channel_lines), layout=False)
-        receiver.update(
-            side_text(rcv, [Text(f"received {received:,}", style="bold"), anomalies]), layout=False
-        )
+        sender.show(side_text(snd, [Text(f"sent {sent:,}", style="bold")]))
+        channel.show(Text("\n").join(channel_lines))
+        receiver.show(side_text(rcv, [Text(f"received {received:,}", style="bold"), anomalies]))

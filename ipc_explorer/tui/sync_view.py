@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from ipc_explorer.engine import SessionStats
+from ipc_explorer.tui.live_text import LiveText
 
 
 def _us(ns: float) -> str:
@@ -18,7 +19,7 @@ class SyncPanel(Vertical):
     """Values come from the kernel (sem_getvalue); waits and holds from the processes."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="blocked")
+        yield LiveText(id="blocked")
         table: DataTable[str] = DataTable(id="semaphores", cursor_type="none")
         yield table
 
@@ -34,9 +35,7 @@ class SyncPanel(Vertical):
         )
 
     def update_view(self, stats: SessionStats, mechanism: str) -> None:
-        self.query_one("#blocked", Static).update(
-            self._blocked_line(stats, mechanism), layout=False
-        )
+        self.query_one("#blocked", LiveText).show(self._blocked_line(stats, mechanism))
         table = self.query_one(DataTable)
         rows = self._rows(stats)
         table.display = bool(rows)

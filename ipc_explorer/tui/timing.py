@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from ipc_explorer.engine import SessionStats
+from ipc_explorer.tui.live_text import LiveText
 
 STAGE_STYLE = {
     "serialize": "yellow",
@@ -26,11 +27,11 @@ def _us(value: float) -> str:
 
 class TimingPanel(Vertical):
     def compose(self) -> ComposeResult:
-        yield Static(id="figures")
-        yield Static(id="stages")
+        yield LiveText(id="figures")
+        yield LiveText(id="stages")
         yield Static("msgs/s at the receiver, last 12 s", id="spark-label")
         yield Sparkline([], id="rate-spark")
-        yield Static(id="histogram")
+        yield LiveText(id="histogram")
 
     def on_mount(self) -> None:
         self._rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
@@ -53,12 +54,12 @@ class TimingPanel(Vertical):
             figures.append("\n")
         figures.append("last second: ", style="grey62")
         figures.append(f"{msgs:,.0f} msgs/s  {mb:,.2f} MB/s", style="bold")
-        self.query_one("#figures", Static).update(figures, layout=False)
+        self.query_one("#figures", LiveText).show(figures)
         self.query_one(Sparkline).data = list(self._rates)
         self._ticks += 1
         if self._ticks % 10 == 1:  # a histogram changes shape slowly: once a second is plenty
-            self.query_one("#histogram", Static).update(self._histogram(stats, name), layout=False)
-        self.query_one("#stages", Static).update(self._stage_bar(stats, pingpong), layout=False)
+            self.query_one("#histogram", LiveText).show(self._histogram(stats, name))
+        self.query_one("#stages", LiveText).show(self._stage_bar(stats, pingpong))
 
     @staticmethod
     def _histogram(stats: SessionStats, name: str, width: int = 30) -> Text:
