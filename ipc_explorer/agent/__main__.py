@@ -1,8 +1,9 @@
-"""Entry point of a child: ``python -m ipc_explorer.agent --role sender|receiver ...``."""
+"""Entry point of a child: ``python -m ipc_explorer.agent --role sender|receiver|contender``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
@@ -12,12 +13,17 @@ from ipc_explorer.agent.runtime import StopRequested, die_with_parent
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ipc_explorer.agent")
-    parser.add_argument("--role", choices=["sender", "receiver"], required=True)
+    parser.add_argument("--role", choices=["sender", "receiver", "contender"], required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
-    parser.add_argument("--telemetry-fd", type=int, required=True)
+    parser.add_argument("--telemetry-fd", type=int, help="sender and receiver only")
     parser.add_argument("--config", required=True, help="JSON: plan, format, pattern, size...")
     args = parser.parse_args(argv)
     die_with_parent(args.parent_pid)
+    if args.role == "contender":
+        from ipc_explorer.agent import contender
+
+        code = contender.main(json.loads(args.config), args.parent_pid)
+        os._exit(code)
 
     from ipc_explorer.agent.receiver import Receiver
     from ipc_explorer.agent.sender import Sender

@@ -282,4 +282,3 @@ def envelope_spans(offset: int, frame: Frame) -> list[Span]:
         ),
         Span(offset + 20, offset + 24, "envelope.crc32", "framing", f"crc32 0x{frame.crc:08x}"),
     ]
-

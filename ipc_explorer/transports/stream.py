@@ -201,4 +201,3 @@ class ByteStreamTransport(Transport):
             "byte stream, no boundaries: each message is one write of a u32 length prefix, "
             "a 24-byte envelope (seq, t_send, serialize ns, crc32) and the payload"
         )
-

@@ -1,0 +1,395 @@
+"""A contention-lab worker: one process doing one scenario's part on the shared board.
+
+Started by the parent as ``python -m ipc_explorer.agent --role contender``. It writes its state
+into its own slot of the board at every lock operation (the parent samples those for the
+timeline and the wait-for graph), measures its own waits and holds per lock, and every 200 ms
+prints one JSON line with what changed (histogram buckets, acquisitions). The last line says
+``"final": true`` and carries the scenario's own findings (torn reads, items received...).
+
+If the parent dies (PR_SET_PDEATHSIG, checked against the parent pid) the worker removes the
+board and every lock by name, as the parent would have, then exits.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import signal
+import struct
+import sys
+import time
+from typing import Any
+
+from ipc_explorer.histogram import Histogram
+from ipc_explorer.sync.board import (
+    COUNTER,
+    DONE,
+    GO,
+    HOLDING,
+    PRODUCER_DONE,
+    RECORD,
+    RING_HEAD,
+    RING_SLOTS,
+    RING_TAIL,
+    RUNNING,
+    SEQLOCK,
+    U64,
+    WAITING,
+    WORKER_SLOT_SIZE,
+    WORKER_SLOTS,
+    Board,
+)
+from ipc_explorer.sync.locks import Lock, destroy_lock, open_lock
+
+REPORT_EVERY_NS = 200_000_000
+POISON = (1 << 64) - 1
+COUNTING = (
+    "empty",
+    "full",
+)  # the bounded buffer's counting semaphores (not mutexes)  # the item that tells a consumer the producer has finished
+
+perf_ns = time.perf_counter_ns
+I32 = struct.Struct("<i")
+U32 = struct.Struct("<I")
+
+
+class Stopped(BaseException):
+    """SIGTERM (the parent's stop, or its death): leave whatever wait we are in."""
+
+
+class Contender:
+    def __init__(self, config: dict[str, Any], parent_pid: int):
+        self.cfg = config
+        self.parent_pid = parent_pid
+        self.index: int = config["index"]
+        self.role: str = config["role"]
+        self.iterations: int = config["iterations"]
+        self.cs_ns: int = config.get("cs_us", 0) * 1000
+        self.board = Board(config["board"])
+        self.buf = self.board.buf
+        self.slot = WORKER_SLOTS + self.index * WORKER_SLOT_SIZE
+        kind = config["lock"]
+        self.locks: dict[str, Lock] = {
+            label: open_lock(kind, ident, mutex=label not in COUNTING)
+            for label, ident in config["locks"].items()
+        }
+        self.bits = {label: 1 << i for i, label in enumerate(config["lock_order"])}
+        self.ids = {label: i for i, label in enumerate(config["lock_order"])}
+        self.holds = 0
+        self.acq = dict.fromkeys(self.locks, 0)
+        self.wait = {label: Histogram() for label in self.locks}
+        self.hold = {label: Histogram() for label in self.locks}
+        self.since: dict[str, int] = {}
+        self.events = 0
+        self.next_report = perf_ns() + REPORT_EVERY_NS
+        self.findings: dict[str, Any] = {}
+
+    # -- the slot ---------------------------------------------------------------------------
+    def state(self, state: int, waiting_for: int = -1) -> None:
+        I32.pack_into(self.buf, self.slot + 4, state)
+        I32.pack_into(self.buf, self.slot + 8, waiting_for)
+
+    def progress(self, done: int) -> None:
+        U64.pack_into(self.buf, self.slot + 16, done)
+        U64.pack_into(self.buf, self.slot + 24, self.events)
+        if perf_ns() >= self.next_report:
+            self.report()
+
+    # -- locks, timed -----------------------------------------------------------------------
+    def acquire(self, label: str, timeout: float | None = None, held: bool = True) -> bool:
+        """P(label). ``held`` for a mutex (its hold time is measured until ``release``); a
+        counting semaphore (empty, full) is only waited on, and ``post``-ed by the other side."""
+        self.state(WAITING, self.ids[label])
+        t0 = perf_ns()
+        ok = self.locks[label].acquire(timeout)
+        t1 = perf_ns()
+        self.wait[label].add(t1 - t0)
+        if not ok:
+            self.state(HOLDING if self.holds else RUNNING)
+            return False
+        self.acq[label] += 1
+        if held:
+            self.holds |= self.bits[label]
+            U32.pack_into(self.buf, self.slot + 12, self.holds)
+            self.since[label] = t1
+        self.state(HOLDING if self.holds else RUNNING)
+        return True
+
+    def release(self, label: str) -> None:
+        self.hold[label].add(perf_ns() - self.since.pop(label))
+        self.holds &= ~self.bits[label]
+        U32.pack_into(self.buf, self.slot + 12, self.holds)
+        self.locks[label].release()
+        self.state(HOLDING if self.holds else RUNNING)
+
+    def post(self, label: str) -> None:
+        """V(label) on a counting semaphore: one more free (or filled) slot."""
+        self.locks[label].release()
+
+    def spin(self) -> None:
+        """The critical section's own work: busy for ``cs_us`` (it keeps the CPU, as real
+        work would; a sleep would hand the CPU to the others and hide the contention)."""
+        if self.cs_ns:
+            end = perf_ns() + self.cs_ns
+            while perf_ns() < end:
+                pass
+
+    # -- reports ----------------------------------------------------------------------------
+    def report(self, final: bool = False) -> None:
+        self.next_report = perf_ns() + REPORT_EVERY_NS
+        line: dict[str, Any] = {
+            "acq": self.acq,
+            "wait": {k: h.drain() for k, h in self.wait.items()},
+            "hold": {k: h.drain() for k, h in self.hold.items()},
+            "events": self.events,
+        }
+        if final:
+            line["final"] = True
+            line.update(self.findings)
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+
+    # -- scenarios --------------------------------------------------------------------------
+    def run(self) -> None:
+        U32.pack_into(self.buf, self.slot, os.getpid())
+        self.state(RUNNING)
+        while not U32.unpack_from(self.buf, GO)[0]:  # all start together
+            time.sleep(0.0005)
+        getattr(self, f"run_{self.role}")()
+        self.state(DONE)
+        self.report(final=True)
+
+    def run_counter(self) -> None:
+        buf, unpack, pack = self.buf, U64.unpack_from, U64.pack_into
+        locked = self.cfg["lock"] != "none"
+        for i in range(self.iterations):
+            if locked:
+                self.acquire("counter")
+            else:
+                self.state(HOLDING)  # in the critical section, unguarded
+            value = unpack(buf, COUNTER)[0]
+            self.spin()
+            pack(buf, COUNTER, value + 1)
+            if locked:
+                self.release("counter")
+            else:
+                self.state(RUNNING)
+            if not i & 255:
+                self.progress(i)
+        self.progress(self.iterations)
+
+    def run_writer(self) -> None:
+        """Writes records whose fields must agree: b = 7*seq, a = 3*seq, check = seq^a^b."""
+        buf, pack, unpack = self.buf, U64.pack_into, U64.unpack_from
+        mode = self.cfg["lock"]
+        for seq in range(1, self.iterations + 1):
+            if mode == "seqlock":
+                pack(buf, SEQLOCK, unpack(buf, SEQLOCK)[0] + 1)  # odd: a write is under way
+                self.state(HOLDING)
+            elif mode != "none":
+                self.acquire("record")
+            else:
+                self.state(HOLDING)
+            a, b = 3 * seq, 7 * seq
+            pack(buf, RECORD, seq)
+            pack(buf, RECORD + 8, a)
+            self.spin()
+            pack(buf, RECORD + 16, b)
+            pack(buf, RECORD + 24, seq ^ a ^ b)
+            if mode == "seqlock":
+                pack(buf, SEQLOCK, unpack(buf, SEQLOCK)[0] + 1)  # even again: done
+                self.state(RUNNING)
+            elif mode != "none":
+                self.release("record")
+            else:
+                self.state(RUNNING)
+            if not seq & 255:
+                self.progress(seq)
+        self.progress(self.iterations)
+        U32.pack_into(buf, PRODUCER_DONE, 1)
+
+    def run_reader(self) -> None:
+        buf, unpack = self.buf, struct.Struct("<4Q").unpack_from
+        seq_of = U64.unpack_from
+        mode = self.cfg["lock"]
+        reads = retries = 0
+        example = None
+        while not U32.unpack_from(buf, PRODUCER_DONE)[0]:
+            if mode == "seqlock":
+                before = seq_of(buf, SEQLOCK)[0]
+                if before & 1:
+                    retries += 1
+                    continue
+                seq, a, b, check = unpack(buf, RECORD)
+                if seq_of(buf, SEQLOCK)[0] != before:
+                    retries += 1  # a write overlapped the read: read again
+                    continue
+            elif mode != "none":
+                self.acquire("record")
+                seq, a, b, check = self._read_fields()
+                self.release("record")
+            else:
+                seq, a, b, check = self._read_fields()
+            reads += 1
+            if a != 3 * seq or b != 7 * seq or check != seq ^ a ^ b:
+                self.events += 1
+                if example is None:
+                    example = {"seq": seq, "a": a, "b": b, "check": check}
+            if not reads & 255:
+                self.progress(reads)
+        self.progress(reads)
+        self.findings = {"reads": reads, "torn": self.events, "retries": retries}
+        if example is not None:
+            self.findings["example"] = example
+
+    def _read_fields(self) -> tuple[int, int, int, int]:
+        """Field by field, as code that copies a struct member by member does."""
+        buf, unpack = self.buf, U64.unpack_from
+        seq = unpack(buf, RECORD)[0]
+        a = unpack(buf, RECORD + 8)[0]
+        self.spin()
+        b = unpack(buf, RECORD + 16)[0]
+        check = unpack(buf, RECORD + 24)[0]
+        return seq, a, b, check
+
+    def run_producer(self) -> None:
+        buf, pack, unpack = self.buf, U64.pack_into, U64.unpack_from
+        slots = self.cfg["slots"]
+        guarded = self.cfg["lock"] != "none"
+        items = list(range(1, self.iterations + 1)) + [POISON] * self.cfg["consumers"]
+        for n, item in enumerate(items):
+            if guarded:
+                self.acquire("empty", held=False)
+                self.acquire("mutex")
+            else:
+                self.state(HOLDING)
+            head = unpack(buf, RING_HEAD)[0]
+            pack(buf, RING_SLOTS + 8 * (head % slots), item)
+            pack(buf, RING_HEAD, head + 1)
+            if guarded:
+                self.release("mutex")
+                self.post("full")
+            else:
+                self.state(RUNNING)
+            if not n & 255:
+                self.progress(n)
+        self.progress(self.iterations)
+        U32.pack_into(buf, PRODUCER_DONE, 1)
+
+    def run_consumer(self) -> None:
+        buf, pack, unpack = self.buf, U64.pack_into, U64.unpack_from
+        slots = self.cfg["slots"]
+        guarded = self.cfg["lock"] != "none"
+        delay = self.cfg.get("consumer_delay_us", 0) / 1e6
+        total = self.iterations
+        seen = bytearray((total + 8) // 8)
+        received = duplicates = bogus = 0
+        while True:
+            if guarded:
+                self.acquire("full", held=False)
+                self.acquire("mutex")
+            else:
+                tail, head = unpack(buf, RING_TAIL)[0], unpack(buf, RING_HEAD)[0]
+                if tail >= head:
+                    if U32.unpack_from(buf, PRODUCER_DONE)[0]:
+                        break
+                    self.state(WAITING)
+                    continue  # nothing to take: poll again (no semaphore to sleep on)
+                self.state(HOLDING)
+            tail = unpack(buf, RING_TAIL)[0]
+            item = unpack(buf, RING_SLOTS + 8 * (tail % slots))[0]
+            pack(buf, RING_TAIL, tail + 1)
+            if guarded:
+                self.release("mutex")
+                self.post("empty")
+            else:
+                self.state(RUNNING)
+            if item == POISON:
+                if guarded:
+                    break
+                continue
+            received += 1
+            if 1 <= item <= total:
+                byte, bit = divmod(item - 1, 8)
+                if seen[byte] >> bit & 1:
+                    duplicates += 1
+                    self.events += 1
+                seen[byte] |= 1 << bit
+            else:
+                bogus += 1
+            if delay:
+                time.sleep(delay)
+            if not received & 255:
+                self.progress(received)
+        self.progress(received)
+        self.findings = {
+            "received": received,
+            "duplicates": duplicates,
+            "bogus": bogus,
+            "seen": base64.b64encode(bytes(seen)).decode(),
+        }
+
+    def run_ring(self) -> None:
+        """Deadlock scenario: take my lock, then my neighbour's (a ring of N processes)."""
+        order = self.cfg["lock_order"]
+        mine, next_ = order[self.index], order[(self.index + 1) % len(order)]
+        fix = self.cfg.get("fix", "none")
+        if fix == "order":
+            mine, next_ = sorted((mine, next_), key=order.index)
+        hold_s = self.cs_ns / 1e9
+        done = 0
+        while done < self.iterations:
+            self.acquire(mine)
+            time.sleep(hold_s)  # holding the first lock while doing some work
+            if fix == "timeout":
+                if not self.acquire(next_, timeout=0.02):
+                    self.release(mine)
+                    self.events += 1  # a back-off
+                    time.sleep(random.uniform(0, 0.004))
+                    continue
+            else:
+                self.acquire(next_)
+            self.release(next_)
+            self.release(mine)
+            done += 1
+            self.progress(done)
+        self.findings = {"backoffs": self.events}
+
+    def close(self) -> None:
+        for lock in self.locks.values():
+            lock.close()
+        self.board.close()
+
+
+def remove_everything(config: dict[str, Any]) -> None:
+    """The parent is gone: remove what it would have removed (by name; idempotent)."""
+    Board.destroy(config["board"])
+    for ident in config["locks"].values():
+        destroy_lock(config["lock"], ident)
+
+
+def main(config: dict[str, Any], parent_pid: int) -> int:
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise Stopped()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    worker = None
+    code = 0
+    try:
+        try:
+            worker = Contender(config, parent_pid)
+            worker.run()
+        except Exception as exc:  # said to the parent, never a silent death
+            # A stop signal that broke a blocking wait raises Stopped right here, first.
+            sys.stdout.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+            code = 4
+    except Stopped:
+        pass
+    finally:
+        if os.getppid() != parent_pid:
+            remove_everything(config)
+    sys.stdout.flush()
+    return code

@@ -1,0 +1,91 @@
+"""The contention lab's shared-memory board: what the workers share, and what they say of
+themselves so that the parent can draw a timeline and a wait-for graph without asking them.
+
+One POSIX shared-memory segment of 4 KiB:
+
+    0     go flag (u32), producer-done flag (u32)
+    64    the shared counter (u64)                       scenario "counter"
+    128   the record: seq, a = 3*seq, b = 7*seq, check     scenario "torn"
+    192   the seqlock's sequence number (u64)
+    256   ring head (u64), ring tail (u64)               scenario "buffer"
+    320   ring slots (u64 each, up to 64)
+    1024  one 32-byte slot per worker (up to 16): pid, state, waiting-for lock, held locks
+          (bitmask), iterations done, events (torn reads seen, back-offs...)
+
+Each worker writes only its own slot; the parent reads all of them (a sampled, not atomic,
+view: good for a timeline, and a wait-for cycle is believed only when it persists).
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+
+import posix_ipc
+
+BOARD_SIZE = 4096
+GO = 0
+PRODUCER_DONE = 4
+COUNTER = 64
+RECORD = 128
+SEQLOCK = 192
+RING_HEAD = 256
+RING_TAIL = 264
+RING_SLOTS = 320
+RING_MAX = 64
+WORKER_SLOTS = 1024
+WORKER_SLOT_SIZE = 32
+MAX_WORKERS = 16
+
+#: Worker states, as the timeline shows them.
+STARTING, RUNNING, WAITING, HOLDING, DONE = range(5)
+STATE_NAMES = ("starting", "running", "waiting", "holding", "done")
+
+U32 = struct.Struct("<I")
+I32 = struct.Struct("<i")
+U64 = struct.Struct("<Q")
+SLOT = struct.Struct("<IiiIQQ")  # pid, state, waiting_for, holds, iterations, events
+
+
+class Board:
+    """The mapped segment and typed access to it."""
+
+    def __init__(self, name: str, create: bool = False):
+        flags = posix_ipc.O_CREX if create else 0
+        shm = posix_ipc.SharedMemory(name, flags, 0o600, BOARD_SIZE if create else 0)
+        self.name = name
+        self.map = mmap.mmap(shm.fd, BOARD_SIZE)
+        shm.close_fd()
+        self.buf = memoryview(self.map)
+
+    @staticmethod
+    def destroy(name: str) -> None:
+        try:
+            posix_ipc.unlink_shared_memory(name)
+        except posix_ipc.ExistentialError:
+            pass
+
+    def close(self) -> None:
+        self.buf.release()
+        try:
+            self.map.close()
+        except BufferError:
+            pass
+
+    def u32(self, offset: int) -> int:
+        return U32.unpack_from(self.buf, offset)[0]
+
+    def set_u32(self, offset: int, value: int) -> None:
+        U32.pack_into(self.buf, offset, value)
+
+    def u64(self, offset: int) -> int:
+        return U64.unpack_from(self.buf, offset)[0]
+
+    def set_u64(self, offset: int, value: int) -> None:
+        U64.pack_into(self.buf, offset, value)
+
+    def slot(self, index: int) -> tuple[int, int, int, int, int, int]:
+        return SLOT.unpack_from(self.buf, WORKER_SLOTS + index * WORKER_SLOT_SIZE)
+
+    def record(self) -> tuple[int, int, int, int]:
+        return struct.unpack_from("<4Q", self.buf, RECORD)
