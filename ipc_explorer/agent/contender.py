@@ -44,11 +44,10 @@ from ipc_explorer.sync.board import (
 from ipc_explorer.sync.locks import Lock, destroy_lock, open_lock
 
 REPORT_EVERY_NS = 200_000_000
+#: The item that tells a consumer the producer has finished.
 POISON = (1 << 64) - 1
-COUNTING = (
-    "empty",
-    "full",
-)  # the bounded buffer's counting semaphores (not mutexes)  # the item that tells a consumer the producer has finished
+#: The bounded buffer's counting semaphores (posted by one side, taken by the other).
+COUNTING = ("empty", "full")
 
 perf_ns = time.perf_counter_ns
 I32 = struct.Struct("<i")
