@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_channel_options(bench)
+
+    from ipc_explorer import contend_cli
+
+    contend_cli.add_parser(sub)
     return parser
 
 
@@ -360,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, console)
         if args.command == "bench":
             return cmd_bench(args, console, err)
+        if args.command == "contend":
+            from ipc_explorer.contend_cli import cmd_contend
+
+            return cmd_contend(args, console)
         # No sub-command: the app, on the chosen (or default) mechanism and format.
         config = SessionConfig(mechanism=args.mechanism, format=args.format, count=None, rate=100)
         config.validate()

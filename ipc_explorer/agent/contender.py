@@ -58,6 +58,12 @@ class Stopped(BaseException):
     """SIGTERM (the parent's stop, or its death): leave whatever wait we are in."""
 
 
+def stop_pending() -> None:
+    """Nothing, as a Python call: entering it runs a signal handler that is still pending
+    (a signal that broke a blocking wait is handled at the next bytecode that checks), so a
+    pending SIGTERM raises Stopped here and not later, in the middle of a report."""
+
+
 class Contender:
     def __init__(self, config: dict[str, Any], parent_pid: int):
         self.cfg = config
@@ -101,8 +107,14 @@ class Contender:
         """P(label). ``held`` for a mutex (its hold time is measured until ``release``); a
         counting semaphore (empty, full) is only waited on, and ``post``-ed by the other side."""
         self.state(WAITING, self.ids[label])
+        lock = self.locks[label]
         t0 = perf_ns()
-        ok = self.locks[label].acquire(timeout)
+        while True:
+            try:
+                ok = lock.acquire(timeout)
+                break
+            except InterruptedError:
+                stop_pending()  # our SIGTERM raises Stopped here; a SIGCONT (pause) waits again
         t1 = perf_ns()
         self.wait[label].add(t1 - t0)
         if not ok:
@@ -341,6 +353,7 @@ class Contender:
         done = 0
         while done < self.iterations:
             self.acquire(mine)
+            self.report()  # said now: a deadlocked worker never gets to its next report
             time.sleep(hold_s)  # holding the first lock while doing some work
             if fix == "timeout":
                 if not self.acquire(next_, timeout=0.02):
@@ -382,7 +395,7 @@ def main(config: dict[str, Any], parent_pid: int) -> int:
             worker = Contender(config, parent_pid)
             worker.run()
         except Exception as exc:  # said to the parent, never a silent death
-            # A stop signal that broke a blocking wait raises Stopped right here, first.
+            stop_pending()
             sys.stdout.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
             code = 4
     except Stopped:

@@ -41,6 +41,9 @@ from ipc_explorer.sync.locks import LOCK_KINDS, Lock, create_lock, destroy_lock,
 SCENARIOS = ("counter", "torn", "buffer", "deadlock")
 FIXES = ("none", "order", "timeout")
 DEFAULT_ITERATIONS = {"counter": 20_000, "torn": 20_000, "buffer": 20_000, "deadlock": 50}
+#: counter: K incrementers; torn: 1 writer + readers; buffer: 1 producer + consumers; deadlock:
+#: the ring's length.
+DEFAULT_WORKERS = {"counter": 4, "torn": 3, "buffer": 2, "deadlock": 2}
 SAMPLE_INTERVAL_S = 0.05
 TIMELINE_SAMPLES = 120  # 6 s at 20 Hz
 #: A wait-for cycle is believed when it has been there this long (a sample is not atomic, and
@@ -97,7 +100,7 @@ SOURCES = {
 @dataclass
 class ContendConfig:
     scenario: str = "counter"
-    workers: int = 4
+    workers: int | None = None
     iterations: int | None = None
     lock: str = "none"
     fix: str = "none"
@@ -108,6 +111,8 @@ class ContendConfig:
     timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.workers is None:
+            self.workers = DEFAULT_WORKERS.get(self.scenario, 4)
         if self.iterations is None:
             self.iterations = DEFAULT_ITERATIONS.get(self.scenario, 20_000)
         if self.cs_us is None:
@@ -127,7 +132,7 @@ class ContendConfig:
             raise UsageError(f"unknown fix {self.fix!r}; one of {', '.join(FIXES)}")
         if self.fix != "none" and self.scenario != "deadlock":
             raise UsageError("--fix is for the deadlock scenario")
-        if not 2 <= self.workers <= MAX_WORKERS:
+        if not 2 <= (self.workers or 0) <= MAX_WORKERS:
             raise UsageError(f"--workers must be 2..{MAX_WORKERS}, not {self.workers}")
         if not 1 <= (self.iterations or 0) <= 100_000_000:
             raise UsageError(f"--iterations must be 1..100000000, not {self.iterations}")
@@ -160,7 +165,8 @@ class LockStats:
                 return {"mean_us": 0.0, "p99_us": 0.0, "max_us": 0.0}
             return {
                 "mean_us": round(h.sum / h.total / 1000, 2),
-                "p99_us": round(h.percentile(99) / 1000, 2),
+                # a bucket's midpoint can pass the largest value seen: never show p99 > max
+                "p99_us": round(min(h.percentile(99), h.max) / 1000, 2),
                 "max_us": round(h.max / 1000, 2),
             }
 
@@ -221,7 +227,7 @@ class ContendRun:
     def _lock_labels(self) -> list[str]:
         cfg = self.config
         if cfg.scenario == "deadlock":
-            return [f"L{i}" for i in range(cfg.workers)]
+            return [f"L{i}" for i in range(cfg.workers or 0)]
         if cfg.lock in ("none", "seqlock"):
             return []
         return {"counter": ["counter"], "torn": ["record"], "buffer": ["empty", "full", "mutex"]}[
@@ -230,13 +236,14 @@ class ContendRun:
 
     def _roles(self) -> list[str]:
         cfg = self.config
+        k = cfg.workers or 0
         if cfg.scenario == "counter":
-            return ["counter"] * cfg.workers
+            return ["counter"] * k
         if cfg.scenario == "torn":
-            return ["writer"] + ["reader"] * (cfg.workers - 1)
+            return ["writer"] + ["reader"] * (k - 1)
         if cfg.scenario == "buffer":
-            return ["producer"] + ["consumer"] * (cfg.workers - 1)
-        return ["ring"] * cfg.workers
+            return ["producer"] + ["consumer"] * (k - 1)
+        return ["ring"] * k
 
     def _initial(self, label: str) -> int:
         return {"empty": self.config.slots, "full": 0}.get(label, 1)
@@ -276,7 +283,7 @@ class ContendRun:
             "lock_order": self.lock_order,
             "fix": cfg.fix,
             "slots": cfg.slots,
-            "consumers": cfg.workers - 1,
+            "consumers": (cfg.workers or 0) - 1,
             "consumer_delay_us": cfg.consumer_delay_us,
         }
         proc = await asyncio.create_subprocess_exec(
@@ -535,7 +542,7 @@ class ContendRun:
     def outcome(self) -> dict[str, Any]:
         """Expected against actual, and what went wrong, as far as the run has got."""
         cfg = self.config
-        k, m = cfg.workers, cfg.iterations or 0
+        k, m = cfg.workers or 0, cfg.iterations or 0
         out: dict[str, Any] = {"lost_updates": 0, "torn_reads": 0, "deadlock_detected": False}
         if cfg.scenario == "counter":
             actual = self.counter_value()
@@ -609,6 +616,7 @@ def state_name(state: int) -> str:
 
 __all__ = [
     "DEFAULT_ITERATIONS",
+    "DEFAULT_WORKERS",
     "EXPLANATIONS",
     "FIXES",
     "HOLDING",

@@ -16,6 +16,7 @@ honest one would need a C extension.
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 import posix_ipc
@@ -52,6 +53,9 @@ class Lock:
 
 
 class PosixLock(Lock):
+    """A signal that breaks a wait raises InterruptedError (so the caller can tell its own stop
+    from a SIGSTOP/SIGCONT pause, after which Linux also breaks a semaphore wait)."""
+
     kind = "sem"
 
     def __init__(self, name: str, create: bool = False, initial: int = 1):
@@ -64,6 +68,8 @@ class PosixLock(Lock):
             self.sem.acquire(timeout)
         except posix_ipc.BusyError:
             return False
+        except posix_ipc.SignalError as exc:
+            raise InterruptedError(str(exc)) from None
         return True
 
     def release(self) -> None:
@@ -90,10 +96,33 @@ class SysvLock(Lock):
 
     def acquire(self, timeout: float | None = None) -> bool:
         try:
-            self.sem.acquire(timeout)
+            if timeout is None or sysv_ipc.SEMAPHORE_TIMEOUT_SUPPORTED:
+                self.sem.acquire(timeout)
+                return True
+            return self._acquire_polling(timeout)
         except sysv_ipc.BusyError:
             return False
-        return True
+        except sysv_ipc.Error as exc:
+            if "Signaled" in str(exc):
+                raise InterruptedError(str(exc)) from None
+            raise
+
+    def _acquire_polling(self, timeout: float) -> bool:
+        """A timed wait without semtimedop (the sysv_ipc wheel here is built without it): a
+        non-blocking try every 0.5 ms until the deadline."""
+        deadline = time.monotonic() + timeout
+        self.sem.block = False
+        try:
+            while True:
+                try:
+                    self.sem.acquire()
+                    return True
+                except sysv_ipc.BusyError:
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.0005)
+        finally:
+            self.sem.block = True
 
     def release(self) -> None:
         self.sem.release()
