@@ -164,7 +164,7 @@ class LockStats:
             if not h.total:
                 return {"mean_us": 0.0, "p99_us": 0.0, "max_us": 0.0}
             return {
-                "mean_us": round(h.sum / h.total / 1000, 2),
+                "mean_us": round(min(h.sum / h.total, h.max) / 1000, 2),
                 # a bucket's midpoint can pass the largest value seen: never show p99 > max
                 "p99_us": round(min(h.percentile(99), h.max) / 1000, 2),
                 "max_us": round(h.max / 1000, 2),
@@ -390,7 +390,7 @@ class ContendRun:
             if stats.value is not None:
                 stats.history.append(stats.value)
             stats.acquisitions = sum(w.acq.get(label, 0) for w in self.workers)
-        if now - then >= 1.0:
+        if now - then >= 0.5:
             current = {label: s.acquisitions for label, s in self.stats.items()}
             if then:
                 for label, s in self.stats.items():

@@ -42,6 +42,7 @@ from ipc_explorer.engine import (
 from ipc_explorer.engine.inspect import annotate_sample
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError
 from ipc_explorer.tui.bytes_view import BytesPanel
+from ipc_explorer.tui.contend_screen import ContendScreen
 from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen
 from ipc_explorer.tui.explain import explain
 from ipc_explorer.tui.flow import FlowPanel
@@ -96,6 +97,7 @@ class IpcExplorerApp(App[None]):
         Binding("r", "restart", "Restart"),
         Binding("x", "stop", "Stop", show=False),
         Binding("e", "explain", "Explain"),
+        Binding("c", "contend", "Contention lab"),
         Binding("right_square_bracket", "size(1)", "Size+", show=False),
         Binding("left_square_bracket", "size(-1)", "Size-", show=False),
         Binding("n", "toggle_nagle", "Nagle", show=False),
@@ -111,6 +113,7 @@ class IpcExplorerApp(App[None]):
         self.flow_paused = False
         self.receiver_paused = False
         self.live = live
+        self.lab: ContendScreen | None = None
         self._selected_seq: int | None = None
         self._want_injected = False
         self._refresh_failed = False
@@ -176,6 +179,8 @@ class IpcExplorerApp(App[None]):
     def _kill_now(self) -> None:
         if self.session is not None:
             self.session.kill_now()
+        if self.lab is not None:
+            self.lab.kill_now()
 
     def _on_terminate(self, loop: asyncio.AbstractEventLoop, signum: int) -> None:
         """Quit cleanly; if that cannot finish (a terminal gone mid-write can block the
@@ -242,6 +247,8 @@ class IpcExplorerApp(App[None]):
 
     # -- actions ---------------------------------------------------------------------------
     async def action_quit(self) -> None:
+        if self.lab is not None:
+            await self.lab.stop_run()
         await self._stop_session()
         self.exit()
 
@@ -364,6 +371,23 @@ class IpcExplorerApp(App[None]):
             "(arrow keys, or a click) selects the node of the byte under the cursor.",
         ]
         self.push_screen(TextScreen("\n".join(lines)))
+
+    def action_contend(self) -> None:
+        """The lab runs processes of its own: the flow is paused meanwhile, so that the two do
+        not compete for the CPUs and distort each other's figures."""
+        if isinstance(self.screen, ContendScreen):
+            return
+        resume = not self.flow_paused
+        if resume:
+            self.action_toggle_flow()
+
+        def back(_result: object = None) -> None:
+            self.lab = None
+            if resume and self.flow_paused:
+                self.action_toggle_flow()
+
+        self.lab = ContendScreen()
+        self.push_screen(self.lab, back)
 
     def action_explain(self) -> None:
         self.push_screen(TextScreen(explain(self.config.mechanism, self.config.format)))
