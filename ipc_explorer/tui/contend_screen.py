@@ -291,6 +291,13 @@ class ContendScreen(Screen):
     def _fill_locks(self, run: ContendRun) -> None:
         table = self.query_one("#lab-locks", DataTable)
         rows = []
+
+        def rate(s: LockStats) -> float:
+            """Live: over the last half second; once ended: over the whole run."""
+            if run.state == "running":
+                return s.acq_per_s
+            return s.acquisitions / max(run.elapsed_s(), 1e-3)
+
         for label, s in run.stats.items():
             waiting = ",".join(map(str, s.waiting)) or "-"
             if s.kernel_waiters is not None:
@@ -305,7 +312,7 @@ class ContendScreen(Screen):
                     "-" if s.value is None else str(s.value),
                     "counts, not held" if counting else holder,
                     waiting,
-                    f"{s.acq_per_s if run.state == 'running' else s.acquisitions / max(run.elapsed_s(), 1e-3):,.0f}",
+                    f"{rate(s):,.0f}",
                     _figures(s.wait),
                     "-" if counting else _figures(s.hold),
                 )
