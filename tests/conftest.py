@@ -36,6 +36,15 @@ def mqueue_entries() -> set[str]:
         return set()
 
 
+def sysv_semaphores() -> set[str]:
+    """System V semaphore sets by key (they live outside /dev/shm)."""
+    try:
+        lines = Path("/proc/sysvipc/sem").read_text().splitlines()[1:]
+    except FileNotFoundError:
+        return set()
+    return {line.split()[0] for line in lines if line.strip()}
+
+
 def temp_dirs() -> set[str]:
     return {name for name in os.listdir(TEST_TMP) if name.startswith("ipcx-")}
 
@@ -46,8 +55,16 @@ def agent_processes() -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
-        if "ipc_explorer.agent" in cmdline and any(TEST_TMP in arg for arg in cmdline):
+        if "ipc_explorer.agent" not in cmdline:
+            continue
+        if any(TEST_TMP in arg for arg in cmdline):
             found.append(proc)
+            continue
+        try:  # a contention-lab worker has no temp dir: it is ours if it has our TMPDIR
+            if proc.environ().get("TMPDIR") == TEST_TMP:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
     return found
 
 
@@ -67,8 +84,9 @@ def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
 
 @pytest.fixture(autouse=True)
 def no_leaks():
-    """After each test: no new /dev/shm entry, queue, ipcx temp dir, or agent process."""
-    shm, mq, tmp = shm_entries(), mqueue_entries(), temp_dirs()
+    """After each test: no new /dev/shm entry, queue, System V semaphore, ipcx temp dir, or
+    agent process."""
+    shm, mq, tmp, sysv = shm_entries(), mqueue_entries(), temp_dirs(), sysv_semaphores()
     yield
     wait_until(lambda: not agent_processes(), 3.0)
     left = agent_processes()
@@ -78,6 +96,7 @@ def no_leaks():
     assert shm_entries() - shm == set(), "objects left in /dev/shm"
     assert mqueue_entries() - mq == set(), "message queues left in /dev/mqueue"
     assert temp_dirs() - tmp == set(), "temp dirs left behind"
+    assert sysv_semaphores() - sysv == set(), "System V semaphores left behind"
 
 
 def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess[str]:

@@ -18,12 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--telemetry-fd", type=int, help="sender and receiver only")
     parser.add_argument("--config", required=True, help="JSON: plan, format, pattern, size...")
     args = parser.parse_args(argv)
-    die_with_parent(args.parent_pid)
-    if args.role == "contender":
+    if args.role == "contender":  # it asks for its parent's death signal once it can clean up
         from ipc_explorer.agent import contender
 
-        code = contender.main(json.loads(args.config), args.parent_pid)
-        os._exit(code)
+        os._exit(contender.main(json.loads(args.config), args.parent_pid))
+    die_with_parent(args.parent_pid)
 
     from ipc_explorer.agent.receiver import Receiver
     from ipc_explorer.agent.sender import Sender

@@ -6,8 +6,8 @@ timeline and the wait-for graph), measures its own waits and holds per lock, and
 prints one JSON line with what changed (histogram buckets, acquisitions). The last line says
 ``"final": true`` and carries the scenario's own findings (torn reads, items received...).
 
-If the parent dies (PR_SET_PDEATHSIG, checked against the parent pid) the worker removes the
-board and every lock by name, as the parent would have, then exits.
+If the parent dies (PR_SET_PDEATHSIG, and a thread that watches the parent pid) the worker
+removes the board and every lock by name, as the parent would have, then exits.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import random
 import signal
 import struct
 import sys
+import threading
 import time
 from typing import Any
 
+from ipc_explorer.agent.runtime import die_with_parent
 from ipc_explorer.histogram import Histogram
 from ipc_explorer.sync.board import (
     COUNTER,
@@ -58,10 +60,18 @@ class Stopped(BaseException):
     """SIGTERM (the parent's stop, or its death): leave whatever wait we are in."""
 
 
+class _Stop:
+    requested = False
+
+
 def stop_pending() -> None:
-    """Nothing, as a Python call: entering it runs a signal handler that is still pending
-    (a signal that broke a blocking wait is handled at the next bytecode that checks), so a
-    pending SIGTERM raises Stopped here and not later, in the middle of a report."""
+    """Raise Stopped if a SIGTERM has come. Two cases: posix_ipc runs the Python handler
+    inside its wait and then replaces the handler's Stopped with its own SignalError, so the
+    flag the handler set is all that is left of it; sysv_ipc leaves the handler pending, and
+    it runs on entering this Python function, raising Stopped here. Anything else (a
+    SIGSTOP/SIGCONT pause) returns, and the caller waits again."""
+    if _Stop.requested:
+        raise Stopped()
 
 
 class Contender:
@@ -382,12 +392,34 @@ def remove_everything(config: dict[str, Any]) -> None:
         destroy_lock(config["lock"], ident)
 
 
+def watch_parent(config: dict[str, Any], parent_pid: int) -> None:
+    """The last word on the parent's death, whatever the main thread is doing (a signal can
+    land between a lock's wait and its bookkeeping): every 100 ms, is the parent still ours?"""
+    while True:
+        time.sleep(0.1)
+        if os.getppid() != parent_pid:
+            remove_everything(config)
+            os._exit(0)
+
+
 def main(config: dict[str, Any], parent_pid: int) -> int:
     def on_term(_signum: int, _frame: Any) -> None:
-        raise Stopped()
+        # Once: a SIGKILLed parent's threads die one by one and each death sends the parent
+        # death signal again; a second Stopped would cut the clean-up in half.
+        if not _Stop.requested:
+            _Stop.requested = True
+            raise Stopped()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    threading.Thread(target=watch_parent, args=(config, parent_pid), daemon=True).start()
+    # Only now, with the handler in place: a SIGTERM before it would end the process without
+    # removing anything. A parent that died before this line is caught by the check inside.
+    try:
+        die_with_parent(parent_pid)
+    except SystemExit:
+        remove_everything(config)
+        return 0
     worker = None
     code = 0
     try:
@@ -401,7 +433,13 @@ def main(config: dict[str, Any], parent_pid: int) -> int:
     except Stopped:
         pass
     finally:
-        if os.getppid() != parent_pid:
+        # SIGTERM is the parent's stop (it removes everything right after) or its death: while a
+        # dying parent's other threads still run, getppid() still names it, so a stop signal is
+        # reason enough. Removing by name twice is harmless.
+        if _Stop.requested or os.getppid() != parent_pid:
             remove_everything(config)
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the parent is gone: nobody to tell
+        pass
     return code
