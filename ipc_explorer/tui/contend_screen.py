@@ -119,6 +119,8 @@ class ContendScreen(Screen):
             await run.wait()
         except Exception as exc:  # a worker that cannot start: say it, stay usable
             self.notify(f"{type(exc).__name__}: {exc}", title="cannot run", severity="error")
+        if not self.is_mounted:  # the screen was closed while the run ended
+            return
         self.refresh_view()
         if run.state == "deadlocked":
             self.notify(
