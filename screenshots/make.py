@@ -68,6 +68,16 @@ async def app_shots() -> None:
     )
 
 
+async def lab_shots() -> None:
+    """The contention lab (key c), one picture per scenario, each at its telling moment."""
+    quiet = SessionConfig(mechanism="pipe", format="msgpack", rate=10)
+    await app_shot("contend-counter", quiet, ["c", "sleep:3"])
+    await app_shot("contend-torn", quiet, ["c", "2", "sleep:3"])
+    # the bounded buffer with its semaphores, the consumer paused: 'empty' at 0, producer waits
+    await app_shot("contend-buffer", quiet, ["c", "3", "l", "sleep:1.5", "p", "sleep:1.5"])
+    await app_shot("contend-deadlock", quiet, ["c", "4", "sleep:2.5"])
+
+
 def run_shots() -> None:
     for name, config in RUNS.items():
         summary = asyncio.run(run_session(config))
@@ -87,6 +97,7 @@ def main() -> None:
         old.unlink()
     run_shots()
     asyncio.run(app_shots())
+    asyncio.run(lab_shots())
 
 
 if __name__ == "__main__":

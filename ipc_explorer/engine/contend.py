@@ -569,8 +569,11 @@ class ContendRun:
                     duplicates += w.final.get("duplicates", 0) + (union & seen).bit_count()
                     union |= seen
                 distinct = union.bit_count()
+            if self.state != "finished":  # the consumers' item lists come at their end
+                distinct = received
             out.update(expected=m, actual=distinct, received=received, duplicated=duplicates)
             out["overwritten"] = m - distinct if self.state == "finished" else 0
+            out["produced"] = self.workers[0].done if self.workers else 0
         else:
             rounds = sum(w.done for w in self.workers)
             backoffs = sum(w.events for w in self.workers)

@@ -30,7 +30,7 @@ from ipc_explorer.tui.live_text import LiveText
 
 REFRESH_HZ = 10
 #: Live runs are longer than the headless defaults, so that there is something to watch.
-LIVE_ITERATIONS = {"counter": 200_000, "torn": 200_000, "buffer": 100_000, "deadlock": 200}
+LIVE_ITERATIONS = {"counter": 200_000, "torn": 2_000_000, "buffer": 1_000_000, "deadlock": 200}
 CRITICAL_STEPS_US = [0, 1, 5, 20, 100, 500, 2000, 10000]
 TIMELINE_GLYPHS = {
     STARTING: (" ", ""),
@@ -212,8 +212,11 @@ class ContendScreen(Screen):
             f"{cfg.iterations:,} iterations · critical section {cfg.cs_us} µs"
         )
         text = Text(EXPLANATIONS[cfg.scenario])
-        text.append("\n\nKeys: 1-4 scenario, l lock, +/- workers, [ ] critical section", "dim")
-        text.append(", p pause consumers/readers, o deadlock fix, r run again.", "dim")
+        text.append(
+            "\n\nKeys: 1-4 scenario, l lock, +/- workers, [ and ] critical section, "
+            "p pause consumers/readers, o deadlock fix, r run again.",
+            "dim",
+        )
         text.append(
             "\n\nWhere the figures come from: a lock's value and (System V) its kernel "
             "waiter count and last pid are the kernel's, read by this app; holders, waiters "
@@ -261,8 +264,11 @@ class ContendScreen(Screen):
                     "red",
                 )
         elif cfg.scenario == "buffer":
-            text.append(f"produced       {out['expected']:>9,}\n")
-            text.append(f"delivered once {out['actual']:>9,}\n")
+            text.append(f"produced       {out['produced']:>9,} of {out['expected']:,}\n")
+            if run.state == "running":
+                text.append(f"taken so far   {out['received']:>9,}\n")
+            else:
+                text.append(f"delivered once {out['actual']:>9,}\n")
             bad = out["overwritten"] or out["duplicated"]
             style = "bold red" if bad else "bold green"
             text.append(f"overwritten    {out['overwritten']:>9,}\n", style)
@@ -339,7 +345,7 @@ class ContendScreen(Screen):
         else:
             for y, row in enumerate(rows):
                 for x, cell in enumerate(row):
-                    table.update_cell_at((y, x), cell)
+                    table.update_cell_at((y, x), cell, update_width=True)
 
     def _timeline_text(self, run: ContendRun) -> Text:
         width = max(10, self.size.width - 30)
