@@ -129,9 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_channel_options(bench)
 
-    from ipc_explorer import contend_cli
+    from ipc_explorer import contend_cli, decode_cli
 
     contend_cli.add_parser(sub)
+    decode_cli.add_parser(sub)
     return parser
 
 
@@ -368,6 +369,14 @@ def main(argv: list[str] | None = None) -> int:
             from ipc_explorer.contend_cli import cmd_contend
 
             return cmd_contend(args, console)
+        if args.command == "decode":
+            from ipc_explorer.decode_cli import DecodeUsageError, cmd_decode
+
+            try:
+                return cmd_decode(args, console)
+            except DecodeUsageError as exc:
+                err.print(f"[red]error:[/] {exc}")
+                return EXIT_USAGE
         # No sub-command: the app, on the chosen (or default) mechanism and format.
         config = SessionConfig(mechanism=args.mechanism, format=args.format, count=None, rate=100)
         config.validate()

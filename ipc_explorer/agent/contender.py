@@ -368,7 +368,8 @@ class Contender:
             if fix == "timeout":
                 if not self.acquire(next_, timeout=0.02):
                     self.release(mine)
-                    self.events += 1  # a back-off
+                    self.events += 1  # a back-off, on the board at once: it is not stuck
+                    U64.pack_into(self.buf, self.slot + 24, self.events)
                     time.sleep(random.uniform(0, 0.004))
                     continue
             else:

@@ -429,7 +429,14 @@ class ContendRun:
     def _check_cycle(self) -> bool:
         edges = self.wait_for_graph()
         cycle = self.find_cycle(edges)
-        key = tuple(sorted(n for n, _ in cycle)) if cycle else None
+        # The same processes in a cycle, none of them getting anywhere (no round done, no
+        # back-off) all along: a cycle that forms again after each back-off is not a deadlock.
+        by_index = {w.index: w for w in self.workers}
+        key = (
+            tuple(sorted((n, by_index[n].done, by_index[n].events) for n, _ in cycle))
+            if cycle
+            else None
+        )
         now = time.monotonic()
         if key != self._cycle_key:
             self._cycle_key, self._cycle_since = key, now

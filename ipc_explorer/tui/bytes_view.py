@@ -18,6 +18,7 @@ from textual.widgets.tree import TreeNode
 
 from ipc_explorer.codecs import Span
 from ipc_explorer.engine.inspect import AnnotatedMessage
+from ipc_explorer.span_style import SPAN_STYLE
 
 BYTES_PER_LINE = 16
 HEX_START = 6  # "0000  "
@@ -25,23 +26,7 @@ ASCII_START = HEX_START + 3 * BYTES_PER_LINE + 1
 #: Hex shown for the first bytes only: a 16 MiB message is not drawn whole.
 MAX_HEX_BYTES = 8192
 
-KIND_STYLE = {
-    "framing": "magenta",
-    "header": "yellow",
-    "length": "cyan",
-    "key": "bold bright_blue",
-    "string": "green",
-    "int": "bright_cyan",
-    "float": "bright_cyan",
-    "bool": "red",
-    "null": "red",
-    "bytes": "white",
-    "punct": "grey62",
-    "whitespace": "grey42",
-    "tag": "bright_blue",
-    "attr": "cyan",
-    "comment": "italic grey50",
-}
+KIND_STYLE = SPAN_STYLE
 
 _PATH_PART = re.compile(r'\.[^.\[]+|\[\d+\]|\["(?:[^"\\]|\\.)*"\]')
 
