@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     contend_cli.add_parser(sub)
     decode_cli.add_parser(sub)
+    decode_cli.add_diff_parser(sub)
     return parser
 
 
@@ -359,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
     try:
         if args.command == "run":
             return cmd_run(args, console)
@@ -369,11 +370,11 @@ def main(argv: list[str] | None = None) -> int:
             from ipc_explorer.contend_cli import cmd_contend
 
             return cmd_contend(args, console)
-        if args.command == "decode":
-            from ipc_explorer.decode_cli import DecodeUsageError, cmd_decode
+        if args.command in ("decode", "diff"):
+            from ipc_explorer.decode_cli import DecodeUsageError, cmd_decode, cmd_diff
 
             try:
-                return cmd_decode(args, console)
+                return (cmd_decode if args.command == "decode" else cmd_diff)(args, console)
             except DecodeUsageError as exc:
                 err.print(f"[red]error:[/] {exc}")
                 return EXIT_USAGE

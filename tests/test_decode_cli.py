@@ -113,3 +113,49 @@ def test_any_bytes_decode_or_fail_cleanly_with_an_offset_inside_the_input(data, 
     else:
         spans = [{"start": s.start, "end": s.end} for s in result.spans]
         assert covers_every_byte_once(spans, len(data))
+
+
+def write(tmp_path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("fmt", ["json", "msgpack", "xml"])
+def test_diff_names_every_change_by_path_with_its_bytes(tmp_path, fmt):
+    codec = get_codec(fmt)
+    old = codec.encode({"id": 7, "name": "hello", "vals": [1, 2], "x": 1})
+    new = codec.encode({"id": 8, "name": "hello", "vals": [1, 2, 3], "y": "new"})
+    result = run_cli(
+        "diff", write(tmp_path, "a", old), write(tmp_path, "b", new), "-f", fmt, "--json"
+    )
+    assert result.returncode == 1, result.stderr  # they differ
+    changes = {(c["kind"], c["path"]): c for c in json.loads(result.stdout)["changes"]}
+    assert set(changes) == {
+        ("changed", "$.id"),
+        ("added", "$.vals[2]"),
+        ("removed", "$.x"),
+        ("added", "$.y"),
+    }
+    changed = changes[("changed", "$.id")]
+    start, end = changed["new_bytes"]
+    assert b"8" in new[start:end] or b"\x08" in new[start:end]  # the bytes of the change
+    assert changes[("removed", "$.x")]["new_bytes"] is None
+
+
+def test_diff_of_msgpack_sees_a_type_change(tmp_path):
+    old = msgpack.packb({"v": 2.5})
+    new = msgpack.packb({"v": "2.5"})
+    result = run_cli("diff", write(tmp_path, "a", old), write(tmp_path, "b", new), "--json")
+    changes = json.loads(result.stdout)["changes"]
+    assert [(c["kind"], c["path"]) for c in changes] == [("type changed", "$.v")]
+
+
+def test_diff_of_equal_messages_exits_0_and_of_a_broken_one_exits_2(tmp_path):
+    data = msgpack.packb({"a": 1})
+    a, b = write(tmp_path, "a", data), write(tmp_path, "b", data)
+    assert run_cli("diff", a, b).returncode == 0
+    broken = write(tmp_path, "c", data[:-1])
+    result = run_cli("diff", a, broken, "-f", "msgpack")
+    assert result.returncode == 2
+    assert "error at byte" in result.stderr and "Traceback" not in result.stderr
