@@ -46,6 +46,7 @@ from ipc_explorer.tui.contend_screen import ContendScreen
 from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen
 from ipc_explorer.tui.explain import explain
 from ipc_explorer.tui.flow import FlowPanel
+from ipc_explorer.tui.inspector_screen import InspectorScreen
 from ipc_explorer.tui.sync_view import SyncPanel
 from ipc_explorer.tui.timing import TimingPanel
 
@@ -98,6 +99,7 @@ class IpcExplorerApp(App[None]):
         Binding("x", "stop", "Stop", show=False),
         Binding("e", "explain", "Explain"),
         Binding("c", "contend", "Contention lab"),
+        Binding("d", "inspect", "Inspect"),
         Binding("right_square_bracket", "size(1)", "Size+", show=False),
         Binding("left_square_bracket", "size(-1)", "Size-", show=False),
         Binding("n", "toggle_nagle", "Nagle", show=False),
@@ -114,6 +116,7 @@ class IpcExplorerApp(App[None]):
         self.receiver_paused = False
         self.live = live
         self.lab: ContendScreen | None = None
+        self._chosen_sample: dict[str, Any] | None = None
         self._selected_seq: int | None = None
         self._want_injected = False
         self._refresh_failed = False
@@ -236,6 +239,7 @@ class IpcExplorerApp(App[None]):
     def on_flow_panel_message_chosen(self, event: FlowPanel.MessageChosen) -> None:
         if self.session is None:
             return
+        self._chosen_sample = event.sample
         self.query_one(BytesPanel).message = annotate_sample(event.sample, self.session.codec)
 
     def _update_subtitle(self) -> None:
@@ -388,6 +392,22 @@ class IpcExplorerApp(App[None]):
 
         self.lab = ContendScreen()
         self.push_screen(self.lab, back)
+
+    def action_inspect(self) -> None:
+        """The inspector on the selected message (or the latest), beside the one before it."""
+        payload, previous = b"", None
+        session = self.session
+        if session is not None:
+            recent = [s for s in session.stats.recent if not s.get("truncated")]
+            chosen = self._chosen_sample if self._chosen_sample in recent else None
+            chosen = chosen or (recent[-1] if recent else None)
+            if chosen is not None:
+                payload = chosen["wire"][chosen["framing_size"] :]
+                older = [s for s in recent if s["seq"] < chosen["seq"]]
+                if older:
+                    before = max(older, key=lambda s: s["seq"])
+                    previous = before["wire"][before["framing_size"] :]
+        self.push_screen(InspectorScreen(payload, self.config.format, previous))
 
     def action_explain(self) -> None:
         self.push_screen(TextScreen(explain(self.config.mechanism, self.config.format)))
