@@ -78,6 +78,30 @@ async def lab_shots() -> None:
     await app_shot("contend-deadlock", quiet, ["c", "4", "sleep:2.5"])
 
 
+async def inspector_shots() -> None:
+    """The inspector (key d) on a flow message: bytes and tree, every format, the diff."""
+    await app_shot(
+        "inspector", SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), ["d"]
+    )
+
+
+def decode_shot() -> None:
+    """`ipc-explorer decode` on a MessagePack message cut short: the partial tree, then the
+    error at its byte offset."""
+    import msgpack
+
+    from ipc_explorer.codecs.sample import sample_payload
+    from ipc_explorer.decode_cli import print_decoded
+    from ipc_explorer.engine.decoder import decode
+
+    data = msgpack.packb(sample_payload(3, 8))[:30]
+    console = Console(record=True, width=100, file=open("/dev/null", "w"))
+    console.print("$ ipc-explorer decode cut.msgpack --format msgpack", highlight=False)
+    print_decoded(decode(data, "msgpack"), console)
+    console.save_svg(str(HERE / "decode-malformed.svg"), title="ipc-explorer decode")
+    print("wrote screenshots/decode-malformed.svg")
+
+
 def run_shots() -> None:
     for name, config in RUNS.items():
         summary = asyncio.run(run_session(config))
@@ -96,8 +120,10 @@ def main() -> None:
     for old in HERE.glob("*.svg"):
         old.unlink()
     run_shots()
+    decode_shot()
     asyncio.run(app_shots())
     asyncio.run(lab_shots())
+    asyncio.run(inspector_shots())
 
 
 if __name__ == "__main__":
