@@ -472,15 +472,18 @@ class ContendRun:
 
     async def wait(self) -> dict[str, Any]:
         """Until the run ends (finished, deadlocked, failed); then everything is removed."""
-        while self.state in ("starting", "running"):
-            await asyncio.sleep(0.02)
-        await self._kill_workers()
-        for task in self._tasks:
-            if not task.done():
-                await asyncio.wait([task], timeout=2)
-        result = self.result()
-        self.destroy()
-        return result
+        try:
+            while self.state in ("starting", "running"):
+                await asyncio.sleep(0.02)
+            await self._kill_workers()
+            for task in self._tasks:
+                if not task.done():
+                    await asyncio.wait([task], timeout=2)
+            return self.result()
+        finally:  # cancelled too (a front end that goes away): nothing may be left behind
+            if any(p.returncode is None for p in self._procs):
+                self.kill_now()
+            self.destroy()
 
     def pause_consumers(self, paused: bool) -> None:
         """SIGSTOP / SIGCONT the consumers (or readers): a real pause, the kernel's own."""

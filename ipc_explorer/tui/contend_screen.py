@@ -13,6 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -135,6 +136,9 @@ class ContendScreen(Screen):
         if self.run is not None:
             await self.run.stop()
 
+    def on_unmount(self) -> None:
+        self.kill_now()  # the screen is gone (back, or the app quitting): so is its run
+
     def kill_now(self) -> None:
         if self.run is not None:
             self.run.kill_now()
@@ -228,6 +232,12 @@ class ContendScreen(Screen):
         self.query_one("#explanation", Static).update(text)
 
     def refresh_view(self) -> None:
+        try:
+            self._refresh_view()
+        except NoMatches:  # the screen is being taken down while a run ends
+            pass
+
+    def _refresh_view(self) -> None:
         run = self.run
         if run is None:
             self.query_one("#lab-result", LiveText).show(Text("not started: press r", "dim"))
