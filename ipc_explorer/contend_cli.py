@@ -35,7 +35,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--iterations", "-n", type=int, help="per worker (default 20000; deadlock 50)")
     p.add_argument(
-        "--lock", default="none", help=f"one of: {', '.join(LOCK_KINDS)} (torn also: seqlock)"
+        "--lock",
+        default="none",
+        help=f"one of: {', '.join(LOCK_KINDS)} (torn also: seqlock; buffer also: condvar)",
     )
     p.add_argument("--fix", default="none", help=f"deadlock only: {', '.join(FIXES)}")
     p.add_argument(
@@ -181,7 +183,7 @@ def print_contend(result: dict[str, Any], console: Console) -> None:
         table.add_column("wait µs mean / p99 / max", justify="right")
         table.add_column("hold µs mean / p99 / max", justify="right")
         for label, s in r["locks"].items():
-            held = label not in ("empty", "full")  # counting semaphores are not held
+            held = label == "mutex" or label.startswith("L") or label in ("counter", "record")
             table.add_row(
                 label,
                 s["kind"],

@@ -30,8 +30,11 @@ from ipc_explorer.sync.board import (
     DONE,
     GO,
     HOLDING,
+    NOT_EMPTY_WAITERS,
+    NOT_FULL_WAITERS,
     PRODUCER_DONE,
     RECORD,
+    RING_COUNT,
     RING_HEAD,
     RING_SLOTS,
     RING_TAIL,
@@ -85,7 +88,7 @@ class Contender:
         self.board = Board(config["board"])
         self.buf = self.board.buf
         self.slot = WORKER_SLOTS + self.index * WORKER_SLOT_SIZE
-        kind = config["lock"]
+        kind = config.get("lock_kind", config["lock"])
         self.locks: dict[str, Lock] = {
             label: open_lock(kind, ident, mutex=label not in COUNTING)
             for label, ident in config["locks"].items()
@@ -275,7 +278,28 @@ class Contender:
         check = unpack(buf, RECORD + 24)[0]
         return seq, a, b, check
 
+    # -- a condition variable across processes, made of semaphores ------------------------------
+    # Python has no process-shared pthread_cond_t. This is the construction multiprocessing's
+    # Condition uses: a waiter count (here in shared memory, guarded by the mutex), a "sleep"
+    # semaphore the waiter blocks on, and a "woken" one the notifier waits for, so that a
+    # notify wakes exactly one waiter that was already waiting.
+    def cv_wait(self, cv: str, waiters_at: int) -> None:
+        U64.pack_into(self.buf, waiters_at, U64.unpack_from(self.buf, waiters_at)[0] + 1)
+        self.release("mutex")
+        self.acquire(f"{cv}.sleep", held=False)
+        self.post(f"{cv}.woken")
+        self.acquire("mutex")
+
+    def cv_notify(self, cv: str, waiters_at: int) -> None:
+        waiting = U64.unpack_from(self.buf, waiters_at)[0]
+        if waiting:
+            self.post(f"{cv}.sleep")
+            self.acquire(f"{cv}.woken", held=False)
+            U64.pack_into(self.buf, waiters_at, waiting - 1)
+
     def run_producer(self) -> None:
+        if self.cfg["lock"] == "condvar":
+            return self.run_producer_cv()
         buf, pack, unpack = self.buf, U64.pack_into, U64.unpack_from
         slots = self.cfg["slots"]
         guarded = self.cfg["lock"] != "none"
@@ -299,6 +323,38 @@ class Contender:
         self.progress(self.iterations)
         U32.pack_into(buf, PRODUCER_DONE, 1)
 
+    def run_producer_cv(self) -> None:
+        buf, pack, unpack = self.buf, U64.pack_into, U64.unpack_from
+        slots = self.cfg["slots"]
+        items = list(range(1, self.iterations + 1)) + [POISON] * self.cfg["consumers"]
+        for n, item in enumerate(items):
+            self.acquire("mutex")
+            while unpack(buf, RING_COUNT)[0] == slots:
+                self.cv_wait("not_full", NOT_FULL_WAITERS)
+            head = unpack(buf, RING_HEAD)[0]
+            pack(buf, RING_SLOTS + 8 * (head % slots), item)
+            pack(buf, RING_HEAD, head + 1)
+            pack(buf, RING_COUNT, unpack(buf, RING_COUNT)[0] + 1)
+            self.cv_notify("not_empty", NOT_EMPTY_WAITERS)
+            self.release("mutex")
+            if not n & 255:
+                self.progress(n)
+        self.progress(self.iterations)
+        U32.pack_into(buf, PRODUCER_DONE, 1)
+
+    def take_cv(self) -> int:
+        buf, pack, unpack = self.buf, U64.pack_into, U64.unpack_from
+        self.acquire("mutex")
+        while unpack(buf, RING_COUNT)[0] == 0:
+            self.cv_wait("not_empty", NOT_EMPTY_WAITERS)
+        tail = unpack(buf, RING_TAIL)[0]
+        item = unpack(buf, RING_SLOTS + 8 * (tail % self.cfg["slots"]))[0]
+        pack(buf, RING_TAIL, tail + 1)
+        pack(buf, RING_COUNT, unpack(buf, RING_COUNT)[0] - 1)
+        self.cv_notify("not_full", NOT_FULL_WAITERS)
+        self.release("mutex")
+        return item
+
     def run_consumer(self) -> None:
         buf, pack, unpack = self.buf, U64.pack_into, U64.unpack_from
         slots = self.cfg["slots"]
@@ -307,7 +363,18 @@ class Contender:
         total = self.iterations
         seen = bytearray((total + 8) // 8)
         received = duplicates = bogus = 0
+        condvar = self.cfg["lock"] == "condvar"
         while True:
+            if condvar:
+                item = self.take_cv()
+                if item == POISON:
+                    break
+                received, duplicates, bogus = self._record(item, seen, received, duplicates, bogus)
+                if delay:
+                    time.sleep(delay)
+                if not received & 255:
+                    self.progress(received)
+                continue
             if guarded:
                 self.acquire("full", held=False)
                 self.acquire("mutex")
@@ -331,15 +398,7 @@ class Contender:
                 if guarded:
                     break
                 continue
-            received += 1
-            if 1 <= item <= total:
-                byte, bit = divmod(item - 1, 8)
-                if seen[byte] >> bit & 1:
-                    duplicates += 1
-                    self.events += 1
-                seen[byte] |= 1 << bit
-            else:
-                bogus += 1
+            received, duplicates, bogus = self._record(item, seen, received, duplicates, bogus)
             if delay:
                 time.sleep(delay)
             if not received & 255:
@@ -351,6 +410,21 @@ class Contender:
             "bogus": bogus,
             "seen": base64.b64encode(bytes(seen)).decode(),
         }
+
+    def _record(
+        self, item: int, seen: bytearray, received: int, duplicates: int, bogus: int
+    ) -> tuple[int, int, int]:
+        """Count one item taken: a second time is a duplicate, an unknown number is bogus."""
+        received += 1
+        if 1 <= item <= self.iterations:
+            byte, bit = divmod(item - 1, 8)
+            if seen[byte] >> bit & 1:
+                duplicates += 1
+                self.events += 1
+            seen[byte] |= 1 << bit
+        else:
+            bogus += 1
+        return received, duplicates, bogus
 
     def run_ring(self) -> None:
         """Deadlock scenario: take my lock, then my neighbour's (a ring of N processes)."""
@@ -390,7 +464,7 @@ def remove_everything(config: dict[str, Any]) -> None:
     """The parent is gone: remove what it would have removed (by name; idempotent)."""
     Board.destroy(config["board"])
     for ident in config["locks"].values():
-        destroy_lock(config["lock"], ident)
+        destroy_lock(config.get("lock_kind", config["lock"]), ident)
 
 
 def watch_parent(config: dict[str, Any], parent_pid: int) -> None:

@@ -75,7 +75,11 @@ EXPLANATIONS = {
         "it when the ring is full), 'full' counts filled slots (consumers wait on it when it is "
         "empty) and 'mutex' protects the head and tail indices. Pause or slow the consumers and "
         "watch 'empty' fall to 0 and the producer block. Take the semaphores away (lock none) "
-        "and the producer overwrites items nobody has read, while consumers read some twice."
+        "and the producer overwrites items nobody has read, while consumers read some twice. "
+        "The condvar variant guards the ring with one mutex and two condition variables "
+        "(not_full, not_empty): wait releases the mutex and sleeps until notified. Python has "
+        "no process-shared pthread condition variable, so these are built from semaphores, as "
+        "multiprocessing's Condition is: a waiter count, a 'sleep' and a 'woken' semaphore."
     ),
     "deadlock": (
         "Deadlock. N workers sit in a ring; each takes its own lock, works a little, then takes "
@@ -121,7 +125,8 @@ class ContendConfig:
     def validate(self) -> None:
         if self.scenario not in SCENARIOS:
             raise UsageError(f"unknown scenario {self.scenario!r}; one of {', '.join(SCENARIOS)}")
-        locks = LOCK_KINDS + (("seqlock",) if self.scenario == "torn" else ())
+        extra = {"torn": ("seqlock",), "buffer": ("condvar",)}.get(self.scenario, ())
+        locks = LOCK_KINDS + extra
         if self.lock not in locks:
             raise UsageError(
                 f"--lock {self.lock} is not for {self.scenario}; one of {', '.join(locks)}"
@@ -230,6 +235,14 @@ class ContendRun:
             return [f"L{i}" for i in range(cfg.workers or 0)]
         if cfg.lock in ("none", "seqlock"):
             return []
+        if cfg.lock == "condvar":  # a mutex and two condition variables built from semaphores
+            return [
+                "mutex",
+                "not_full.sleep",
+                "not_full.woken",
+                "not_empty.sleep",
+                "not_empty.woken",
+            ]
         return {"counter": ["counter"], "torn": ["record"], "buffer": ["empty", "full", "mutex"]}[
             cfg.scenario
         ]
@@ -246,6 +259,8 @@ class ContendRun:
         return ["ring"] * k
 
     def _initial(self, label: str) -> int:
+        if label.endswith((".sleep", ".woken")):
+            return 0
         return {"empty": self.config.slots, "full": 0}.get(label, 1)
 
     async def start(self) -> None:
@@ -254,11 +269,12 @@ class ContendRun:
         try:
             self.board = Board(self.board_name, create=True)
             for label in self.lock_order:
-                kind = cfg.lock
+                kind = lock_kind(cfg.lock)
                 lock = create_lock(kind, new_lock_id(kind, self.tag, label), self._initial(label))
                 self.locks[label] = lock
                 self.lock_ids[label] = lock.ident
                 self.stats[label] = LockStats(label, kind)
+
             for index, role in enumerate(self._roles()):
                 await self._spawn(index, role)
             await self._wait_ready()
@@ -279,6 +295,7 @@ class ContendRun:
             "cs_us": cfg.cs_us,
             "board": self.board_name,
             "lock": cfg.lock,
+            "lock_kind": lock_kind(cfg.lock),
             "locks": self.lock_ids,
             "lock_order": self.lock_order,
             "fix": cfg.fix,
@@ -535,7 +552,7 @@ class ContendRun:
         for lock in self.locks.values():
             lock.close()
         for ident in self.lock_ids.values():
-            destroy_lock(self.config.lock, ident)
+            destroy_lock(lock_kind(self.config.lock), ident)
         if self.board is not None:
             self.board.close()
         Board.destroy(self.board_name)
@@ -621,6 +638,11 @@ class ContendRun:
 
     def as_config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
+
+
+def lock_kind(lock: str) -> str:
+    """The kernel object behind a lock mode: a condition variable is made of POSIX semaphores."""
+    return "sem" if lock == "condvar" else lock
 
 
 def state_name(state: int) -> str:

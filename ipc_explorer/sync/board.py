@@ -7,7 +7,8 @@ One POSIX shared-memory segment of 4 KiB:
     64    the shared counter (u64)                       scenario "counter"
     128   the record: seq, a = 3*seq, b = 7*seq, check     scenario "torn"
     192   the seqlock's sequence number (u64)
-    256   ring head (u64), ring tail (u64)               scenario "buffer"
+    256   ring head (u64), ring tail (u64), item count and the two condition variables'
+          waiter counts (u64 each; the condition-variable variant)   scenario "buffer"
     320   ring slots (u64 each, up to 64)
     1024  one 32-byte slot per worker (up to 16): pid, state, waiting-for lock, held locks
           (bitmask), iterations done, events (torn reads seen, back-offs...)
@@ -31,6 +32,9 @@ RECORD = 128
 SEQLOCK = 192
 RING_HEAD = 256
 RING_TAIL = 264
+RING_COUNT = 272
+NOT_FULL_WAITERS = 280
+NOT_EMPTY_WAITERS = 288
 RING_SLOTS = 320
 RING_MAX = 64
 WORKER_SLOTS = 1024

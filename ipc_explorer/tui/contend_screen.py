@@ -155,13 +155,15 @@ class ContendScreen(Screen):
         self.dismiss()
 
     def action_scenario(self, scenario: str) -> None:
+        # seqlock and condvar belong to one scenario each: another starts without a lock
         keep = self.config.lock if self.config.lock in LOCK_KINDS else "none"
         self.config = live_config(scenario, keep)
         self._show_setup()
         self.start_run()
 
     def action_cycle_lock(self) -> None:
-        kinds = list(LOCK_KINDS) + (["seqlock"] if self.config.scenario == "torn" else [])
+        extra = {"torn": ["seqlock"], "buffer": ["condvar"]}.get(self.config.scenario, [])
+        kinds = list(LOCK_KINDS) + extra
         if self.config.scenario == "deadlock":
             kinds = ["sem", "sysv"]
         index = kinds.index(self.config.lock) if self.config.lock in kinds else -1
