@@ -3,8 +3,9 @@
 ``encode`` and ``decode`` use the stdlib (C accelerated) because they run once per message.
 The stdlib reports errors by *character*, so on an error, and for ``annotate``, a small parser
 of our own walks the bytes and reports byte offsets, the spans read so far and the value built
-so far. Both agree on what is valid JSON (RFC 8259): NaN and Infinity are rejected in both
-directions, and containers may nest at most ``MAX_DEPTH`` deep.
+so far. Reading accepts exactly what Python's json accepts: RFC 8259 plus the literals NaN,
+Infinity and -Infinity (annotated as such, since other parsers refuse them); writing stays
+strict RFC 8259 (NaN and Infinity are refused). Containers nest at most ``MAX_DEPTH`` deep.
 
 The helpers here (``member_path``, ``item_path``, ``short_text``, ``exceeds_depth``) are
 shared by the other codecs so every format names values the same way.
@@ -115,12 +116,8 @@ def _too_deep(value: Any, data: bytes) -> bool:
     return verdict
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder()
 
 
 @register
@@ -312,14 +309,28 @@ class _JsonReader:
                 self.span(pos, pos + len(literal), path, kind, literal.decode())
                 self.attach(value)
                 return pos + len(literal), None
-        if any(data.startswith(word, pos) for word in _NOT_JSON):
-            self.fail(pos, "NaN and Infinity are not valid JSON")
+        end = self.read_constant(pos, path)
+        if end is not None:
+            return end, None
         self.fail(pos, f"expected a value for {path}, found {_describe(data, pos)}")
+
+    def read_constant(self, pos: int, path: str) -> int | None:
+        """NaN, Infinity, -Infinity: Python's json reads them, RFC 8259 does not have them."""
+        for word in _NOT_JSON:
+            if self.data.startswith(word, pos):
+                value = float(word.decode())
+                self.span(
+                    pos, pos + len(word), path, "float", f"{word.decode()} (Python JSON, not RFC)"
+                )
+                self.attach(value)
+                return pos + len(word)
+        return None
 
     def read_number(self, pos: int, path: str) -> int:
         data = self.data
-        if any(data.startswith(word, pos) for word in _NOT_JSON):
-            self.fail(pos, "NaN and Infinity are not valid JSON")
+        end = self.read_constant(pos, path)  # -Infinity starts like a number
+        if end is not None:
+            return end
         match = _NUMBER.match(data, pos)
         if match is None:
             self.fail(pos, f"expected a digit, found {_describe(data, pos + 1)}")
