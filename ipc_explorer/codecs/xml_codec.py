@@ -393,6 +393,8 @@ class _XmlReader:
             self.fail(self.parser.CurrentByteIndex, f"containers nest deeper than {MAX_DEPTH}")
         self.event("start", path)
         for attr in attrs:
+            if attr == "xmlns" or attr.startswith("xmlns:"):
+                continue  # a namespace declaration: annotated, and the names keep their prefix
             if attr not in allowed:
                 self.fail(self.parser.CurrentByteIndex, f"unexpected attribute {attr!r}")
         if kind not in _TYPES:
