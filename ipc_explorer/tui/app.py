@@ -395,7 +395,7 @@ class IpcExplorerApp(App[None]):
 
     def action_inspect(self) -> None:
         """The inspector on the selected message (or the latest), beside the one before it."""
-        payload, previous = b"", None
+        payload, previous, framing = b"", None, None
         session = self.session
         if session is not None:
             recent = [s for s in session.stats.recent if not s.get("truncated")]
@@ -403,11 +403,12 @@ class IpcExplorerApp(App[None]):
             chosen = chosen or (recent[-1] if recent else None)
             if chosen is not None:
                 payload = chosen["wire"][chosen["framing_size"] :]
+                framing = (self.config.mechanism, chosen["framing_size"])
                 older = [s for s in recent if s["seq"] < chosen["seq"]]
                 if older:
                     before = max(older, key=lambda s: s["seq"])
                     previous = before["wire"][before["framing_size"] :]
-        self.push_screen(InspectorScreen(payload, self.config.format, previous))
+        self.push_screen(InspectorScreen(payload, self.config.format, previous, framing))
 
     def action_explain(self) -> None:
         self.push_screen(TextScreen(explain(self.config.mechanism, self.config.format)))

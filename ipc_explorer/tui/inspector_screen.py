@@ -51,11 +51,20 @@ class InspectorScreen(Screen):
         Binding("ctrl+o", "focus_input", "Open / paste"),
     ]
 
-    def __init__(self, payload: bytes = b"", fmt: str = "auto", previous: bytes | None = None):
+    def __init__(
+        self,
+        payload: bytes = b"",
+        fmt: str = "auto",
+        previous: bytes | None = None,
+        framing: tuple[str, int] | None = None,
+    ):
+        """``framing``: the mechanism and framing bytes (length prefix, envelope, HTTP head) of
+        the flow message the payload came from, so that the comparison counts them too."""
         super().__init__()
         self.payload = payload
         self.format = fmt
         self.previous = previous
+        self.framing = framing
         self.result: Decoded | None = None
 
     def compose(self) -> ComposeResult:
@@ -75,9 +84,10 @@ class InspectorScreen(Screen):
         self.query_one("#inspect-bytes").border_title = "Bytes"
         table = self.query_one("#inspect-compare", DataTable)
         table.border_title = "Same value, every format"
-        table.add_columns(
-            "format", "bytes", "values", "keys", "tags/syntax", "enc µs", "dec µs", ""
-        )
+        columns = ["format", "bytes", "values", "keys", "tags/syntax", "enc µs", "dec µs"]
+        if self.framing is not None:
+            columns.insert(5, f"{self.framing[0]} framing")
+        table.add_columns(*columns, "")
         self.query_one("#inspect-diff-scroll").border_title = "Changes since the previous message"
         self.show()
 
@@ -104,16 +114,19 @@ class InspectorScreen(Screen):
         if result.error is not None or not self.payload:
             return
         rows = compare_formats(result.value)
-        largest = max((r.size for r in rows), default=1) or 1
+        framing = self.framing[1] if self.framing is not None else 0
+        largest = max((r.size + framing for r in rows), default=1) or 1
         for r in rows:
             if r.error:
-                table.add_row(r.format, "-", "-", "-", "-", "-", "-", Text(r.error[:40], "dim"))
+                cells = ["-"] * (len(table.columns) - 2)
+                table.add_row(r.format, *cells, Text(r.error[:40], "dim"))
                 continue
+            parts = [(r.value_bytes, "green"), (r.key_bytes, "bright_blue")]
+            parts += [(r.syntax_bytes, "grey50"), (framing, "magenta")]
             bar = Text()
-            for part, style in ((r.value_bytes, "green"), (r.key_bytes, "bright_blue")):
+            for part, style in parts:
                 bar.append("█" * round(part / largest * BAR_WIDTH), style)
-            bar.append("█" * round(r.syntax_bytes / largest * BAR_WIDTH), "grey50")
-            table.add_row(
+            cells = [
                 Text(r.format, "bold" if r.format == result.format else ""),
                 f"{r.size:,}",
                 f"{r.value_bytes:,}",
@@ -121,8 +134,13 @@ class InspectorScreen(Screen):
                 f"{r.syntax_bytes:,}",
                 f"{r.encode_us:,.1f}",
                 f"{r.decode_us:,.1f}",
-                bar,
-            )
+            ]
+            if self.framing is not None:
+                # exact for the message's own format; in another format an HTTP head differs
+                # by a few bytes (Content-Type, the digits of Content-Length)
+                exact = r.format == result.format
+                cells.insert(5, f"{framing:,}" if exact else f"≈{framing:,}")
+            table.add_row(*cells, bar)
 
     def _fill_diff(self, result: Decoded) -> None:
         out = self.query_one("#inspect-diff", Static)
