@@ -104,3 +104,24 @@ def test_the_inspector_on_a_message(snap_compare):
         await pilot.pause()
 
     assert snap_compare(InspectorApp(screen), terminal_size=SIZE, run_before=hide_timings)
+
+
+async def test_b_marks_a_diff_base_and_d_compares_the_selected_message_with_it():
+    app = IpcExplorerApp(SessionConfig(format="json", rate=200))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.session.stats.recent) >= 3)
+        recent = list(app.session.stats.recent)
+        app._chosen_sample = recent[0]
+        await pilot.press("b")
+        app._chosen_sample = recent[-1]
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, InspectorScreen))
+        screen = app.screen
+        base = recent[0]
+        assert screen.previous == base["wire"][base["framing_size"] :]
+        assert f"message {base['seq']}" in str(
+            screen.query_one("#inspect-diff-scroll").border_title
+        )
+        assert "$.id" in text_of(screen.query_one("#inspect-diff", Static))
+        await pilot.press("escape")
+        await app.action_quit()

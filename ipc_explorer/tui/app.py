@@ -100,6 +100,7 @@ class IpcExplorerApp(App[None]):
         Binding("e", "explain", "Explain"),
         Binding("c", "contend", "Contention lab"),
         Binding("d", "inspect", "Inspect"),
+        Binding("b", "mark_diff_base", "Diff base", show=False),
         Binding("right_square_bracket", "size(1)", "Size+", show=False),
         Binding("left_square_bracket", "size(-1)", "Size-", show=False),
         Binding("n", "toggle_nagle", "Nagle", show=False),
@@ -117,6 +118,7 @@ class IpcExplorerApp(App[None]):
         self.live = live
         self.lab: ContendScreen | None = None
         self._chosen_sample: dict[str, Any] | None = None
+        self._diff_base: dict[str, Any] | None = None
         self._selected_seq: int | None = None
         self._want_injected = False
         self._refresh_failed = False
@@ -394,8 +396,9 @@ class IpcExplorerApp(App[None]):
         self.push_screen(self.lab, back)
 
     def action_inspect(self) -> None:
-        """The inspector on the selected message (or the latest), beside the one before it."""
-        payload, previous, framing = b"", None, None
+        """The inspector on the selected message (or the latest), compared with the message
+        marked with b, or else with the one before it."""
+        payload, previous, framing, previous_name = b"", None, None, "the previous message"
         session = self.session
         if session is not None:
             recent = [s for s in session.stats.recent if not s.get("truncated")]
@@ -404,11 +407,28 @@ class IpcExplorerApp(App[None]):
             if chosen is not None:
                 payload = chosen["wire"][chosen["framing_size"] :]
                 framing = (self.config.mechanism, chosen["framing_size"])
-                older = [s for s in recent if s["seq"] < chosen["seq"]]
-                if older:
-                    before = max(older, key=lambda s: s["seq"])
-                    previous = before["wire"][before["framing_size"] :]
-        self.push_screen(InspectorScreen(payload, self.config.format, previous, framing))
+                base = self._diff_base
+                if base is not None and base["seq"] != chosen["seq"]:
+                    previous = base["wire"][base["framing_size"] :]
+                    previous_name = f"message {base['seq']} (marked with b)"
+                else:
+                    older = [s for s in recent if s["seq"] < chosen["seq"]]
+                    if older:
+                        before = max(older, key=lambda s: s["seq"])
+                        previous = before["wire"][before["framing_size"] :]
+                        previous_name = f"message {before['seq']}, the one before"
+        self.push_screen(
+            InspectorScreen(payload, self.config.format, previous, framing, previous_name)
+        )
+
+    def action_mark_diff_base(self) -> None:
+        """Mark the selected message; the inspector then compares the next one chosen with it."""
+        sample = self._chosen_sample
+        if sample is None or sample.get("truncated"):
+            self.notify("select a message in the flow list first, then press b", severity="warning")
+            return
+        self._diff_base = sample
+        self.notify(f"message {sample['seq']} is the diff base: select another, then press d")
 
     def action_explain(self) -> None:
         self.push_screen(TextScreen(explain(self.config.mechanism, self.config.format)))

@@ -57,6 +57,7 @@ class InspectorScreen(Screen):
         fmt: str = "auto",
         previous: bytes | None = None,
         framing: tuple[str, int] | None = None,
+        previous_name: str = "the previous message",
     ):
         """``framing``: the mechanism and framing bytes (length prefix, envelope, HTTP head) of
         the flow message the payload came from, so that the comparison counts them too."""
@@ -65,6 +66,7 @@ class InspectorScreen(Screen):
         self.format = fmt
         self.previous = previous
         self.framing = framing
+        self.previous_name = previous_name
         self.result: Decoded | None = None
 
     def compose(self) -> ComposeResult:
@@ -88,7 +90,7 @@ class InspectorScreen(Screen):
         if self.framing is not None:
             columns.insert(5, f"{self.framing[0]} framing")
         table.add_columns(*columns, "")
-        self.query_one("#inspect-diff-scroll").border_title = "Changes since the previous message"
+        self.query_one("#inspect-diff-scroll").border_title = f"Changes since {self.previous_name}"
         self.show()
 
     def show(self) -> None:
@@ -185,6 +187,8 @@ class InspectorScreen(Screen):
             self.notify(f"{exc}", title="cannot read that", severity="error")
             return
         self.previous = self.payload or None
+        self.previous_name = "the input before"
+        self.query_one("#inspect-diff-scroll").border_title = f"Changes since {self.previous_name}"
         self.payload = data
         self.format = "auto"
         self.show()
