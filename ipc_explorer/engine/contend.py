@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ipc_explorer.engine.config import UsageError
@@ -28,11 +28,9 @@ from ipc_explorer.sync.board import (
     COUNTER,
     DONE,
     GO,
-    HOLDING,
     MAX_WORKERS,
     RING_MAX,
     STARTING,
-    STATE_NAMES,
     WAITING,
     Board,
 )
@@ -636,17 +634,10 @@ class ContendRun:
             result["error"] = self.error
         return result
 
-    def as_config_dict(self) -> dict[str, Any]:
-        return asdict(self.config)
-
 
 def lock_kind(lock: str) -> str:
     """The kernel object behind a lock mode: a condition variable is made of POSIX semaphores."""
     return "sem" if lock == "condvar" else lock
-
-
-def state_name(state: int) -> str:
-    return "paused" if state == -1 else STATE_NAMES[state]
 
 
 __all__ = [
@@ -654,12 +645,10 @@ __all__ = [
     "DEFAULT_WORKERS",
     "EXPLANATIONS",
     "FIXES",
-    "HOLDING",
     "SCENARIOS",
     "SOURCES",
     "ContendConfig",
     "ContendRun",
     "LockStats",
     "WorkerView",
-    "state_name",
 ]
