@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ipc_explorer.cli import run_session  # noqa: E402
-from ipc_explorer.engine import SessionConfig  # noqa: E402
-from ipc_explorer.engine.bench import load_floor  # noqa: E402
+from ipc_explorer.session import SessionConfig  # noqa: E402
+from ipc_explorer.session.bench import load_floor  # noqa: E402
 
 
 def measure_instrument(

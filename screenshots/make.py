@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from ipc_explorer.cli import print_summary, run_session  # noqa: E402
-from ipc_explorer.engine import SessionConfig  # noqa: E402
+from ipc_explorer.session import SessionConfig  # noqa: E402
 from ipc_explorer.tui.app import IpcExplorerApp  # noqa: E402
 
 SIZE = (160, 48)
@@ -91,8 +91,8 @@ def decode_shot() -> None:
     import msgpack
 
     from ipc_explorer.codecs.sample import sample_payload
-    from ipc_explorer.decode_cli import print_decoded
-    from ipc_explorer.engine.decoder import decode
+    from ipc_explorer.cli.decode import print_decoded
+    from ipc_explorer.inspector.decoder import decode
 
     data = msgpack.packb(sample_payload(3, 8))[:30]
     console = Console(record=True, width=100, file=open("/dev/null", "w"))

@@ -55,7 +55,7 @@ def agent_processes() -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
-        if "ipc_explorer.agent" not in cmdline:
+        if "ipc_explorer.children" not in cmdline:
             continue
         if any(TEST_TMP in arg for arg in cmdline):
             found.append(proc)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from ipc_explorer.agent.receiver import SequenceTracker
-from ipc_explorer.histogram import Histogram, bucket_low, bucket_of
+from ipc_explorer.children.receiver import SequenceTracker
+from ipc_explorer.telemetry.histogram import Histogram, bucket_low, bucket_of
 
 pytestmark = pytest.mark.timeout(30)
 

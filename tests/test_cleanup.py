@@ -14,7 +14,7 @@ import posix_ipc
 import psutil
 import pytest
 
-from ipc_explorer.engine import ChildReported, Session, SessionConfig
+from ipc_explorer.session import ChildReported, Session, SessionConfig
 
 from .conftest import ROOT, agent_processes, shm_entries, temp_dirs, wait_until
 
@@ -189,7 +189,7 @@ async def test_injected_payload_is_sent_with_its_exact_bytes():
 ORPHAN_SCRIPT = """
 import asyncio, os, sys, tempfile
 from pathlib import Path
-from ipc_explorer.engine import Session, SessionConfig
+from ipc_explorer.session import Session, SessionConfig
 
 async def main():
     session = Session(SessionConfig(mechanism=sys.argv[1]))

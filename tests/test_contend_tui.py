@@ -6,7 +6,7 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, Static
 
-from ipc_explorer.engine import SessionConfig
+from ipc_explorer.session import SessionConfig
 from ipc_explorer.tui.app import IpcExplorerApp
 from ipc_explorer.tui.contend_screen import ContendScreen
 

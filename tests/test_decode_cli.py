@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ipc_explorer.codecs import codec_names, get_codec
 from ipc_explorer.codecs.sample import sample_payload
-from ipc_explorer.engine.decoder import decode, guess_format
+from ipc_explorer.inspector.decoder import decode, guess_format
 
 from .conftest import run_cli
 

@@ -6,7 +6,7 @@ import posix_ipc
 import pytest
 
 from ipc_explorer.codecs import codec_names
-from ipc_explorer.engine import Session, SessionConfig, run_once
+from ipc_explorer.session import Session, SessionConfig, run_once
 from ipc_explorer.transports import MECHANISMS
 
 pytestmark = pytest.mark.timeout(60)

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, Static
 
 from ipc_explorer.codecs import get_codec
 from ipc_explorer.codecs.sample import sample_payload
-from ipc_explorer.engine import SessionConfig
+from ipc_explorer.session import SessionConfig
 from ipc_explorer.tui import app as app_module
 from ipc_explorer.tui.app import IpcExplorerApp
 from ipc_explorer.tui.bytes_view import BytesPanel

@@ -13,7 +13,7 @@ from .conftest import ROOT
 
 pytestmark = pytest.mark.timeout(60)
 
-CORE = ["engine", "transports", "codecs", "sync", "agent"]
+CORE = ["session", "lab", "inspector", "children", "transports", "codecs", "sync", "telemetry", "explain"]
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipc_explorer.engine import SessionConfig, largest_size, run_once
+from ipc_explorer.session import SessionConfig, largest_size, run_once
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge
 
 from .conftest import run_cli

@@ -13,7 +13,7 @@ from rich.console import Console
 from textual.widgets import DataTable, Input, OptionList, Static, Tree
 
 from ipc_explorer.codecs import get_codec
-from ipc_explorer.engine import SessionConfig
+from ipc_explorer.session import SessionConfig
 from ipc_explorer.transports import MECHANISMS
 from ipc_explorer.tui.app import IpcExplorerApp
 from ipc_explorer.tui.bytes_view import BytesPanel

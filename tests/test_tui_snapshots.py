@@ -11,7 +11,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from ipc_explorer.engine import Session, SessionConfig
+from ipc_explorer.session import Session, SessionConfig
 from ipc_explorer.tui.app import IpcExplorerApp
 
 pytestmark = pytest.mark.timeout(60)

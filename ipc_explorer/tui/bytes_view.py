@@ -17,8 +17,8 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from ipc_explorer.codecs import Span
-from ipc_explorer.engine.inspect import AnnotatedMessage
-from ipc_explorer.span_style import SPAN_STYLE
+from ipc_explorer.inspector.annotated import AnnotatedMessage
+from ipc_explorer.tui.span_style import SPAN_STYLE
 
 BYTES_PER_LINE = 16
 HEX_START = 6  # "0000  "

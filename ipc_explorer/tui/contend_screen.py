@@ -17,16 +17,16 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ipc_explorer.engine.contend import (
+from ipc_explorer.lab.run import (
     EXPLANATIONS,
     FIXES,
     ContendConfig,
     ContendRun,
     LockStats,
 )
-from ipc_explorer.histogram import Histogram
-from ipc_explorer.sync.board import DONE, HOLDING, MAX_WORKERS, RUNNING, STARTING, WAITING
-from ipc_explorer.sync.locks import LOCK_KINDS
+from ipc_explorer.telemetry.histogram import Histogram
+from ipc_explorer.lab.board import DONE, HOLDING, MAX_WORKERS, RUNNING, STARTING, WAITING
+from ipc_explorer.lab.locks import LOCK_KINDS
 from ipc_explorer.tui.live_text import LiveText
 
 REFRESH_HZ = 10

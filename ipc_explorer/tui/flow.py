@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from ipc_explorer.engine import SessionStats
+from ipc_explorer.session import SessionStats
 from ipc_explorer.tui.live_text import LiveText
 
 MAX_ROWS = 40

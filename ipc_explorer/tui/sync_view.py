@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
-from ipc_explorer.engine import SessionStats
+from ipc_explorer.session import SessionStats
 from ipc_explorer.tui.live_text import LiveText
 
 

@@ -16,8 +16,8 @@ import msgpack
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from ipc_explorer.engine import Session, SessionConfig  # noqa: E402
-from ipc_explorer.engine.stats import SessionStats  # noqa: E402
+from ipc_explorer.session import Session, SessionConfig  # noqa: E402
+from ipc_explorer.session.stats import SessionStats  # noqa: E402
 
 CONFIG = SessionConfig(
     mechanism="shm", format="json", pattern="stream", count=3000, size=48, rate=2000

@@ -10,8 +10,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipc_explorer.histogram import Histogram
-from ipc_explorer.telemetry import STAGES
+from ipc_explorer.telemetry.histogram import Histogram
+from ipc_explorer.telemetry.protocol import STAGES
 
 RECENT_MESSAGES = 256
 THROUGHPUT_WINDOW_NS = 1_000_000_000

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from ipc_explorer import __version__
 from ipc_explorer.codecs import CodecError, codec_names
-from ipc_explorer.engine import PATTERNS, Session, SessionConfig, SessionError, UsageError
+from ipc_explorer.session import PATTERNS, Session, SessionConfig, SessionError, UsageError
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError, TransportOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_channel_options(bench)
 
-    from ipc_explorer import contend_cli, decode_cli
+    from ipc_explorer.cli import contend as contend_cli
+    from ipc_explorer.cli import decode as decode_cli
 
     contend_cli.add_parser(sub)
     decode_cli.add_parser(sub)
@@ -259,7 +260,7 @@ def _names(text: str, valid: list[str], what: str) -> list[str]:
 
 
 def cmd_bench(args: argparse.Namespace, console: Console, err: Console) -> int:
-    from ipc_explorer.engine.bench import run_bench
+    from ipc_explorer.session.bench import run_bench
 
     mechanisms = _names(args.mechanisms, list(MECHANISMS), "mechanism")
     formats = _names(args.formats, codec_names(), "format")
@@ -367,11 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return cmd_bench(args, console, err)
         if args.command == "contend":
-            from ipc_explorer.contend_cli import cmd_contend
+            from ipc_explorer.cli.contend import cmd_contend
 
             return cmd_contend(args, console)
         if args.command in ("decode", "diff"):
-            from ipc_explorer.decode_cli import DecodeUsageError, cmd_decode, cmd_diff
+            from ipc_explorer.cli.decode import DecodeUsageError, cmd_decode, cmd_diff
 
             try:
                 return (cmd_decode if args.command == "decode" else cmd_diff)(args, console)

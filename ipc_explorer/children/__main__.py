@@ -1,4 +1,4 @@
-"""Entry point of a child: ``python -m ipc_explorer.agent --role sender|receiver|contender``."""
+"""Entry point of a child: ``python -m ipc_explorer.children --role sender|receiver|contender``."""
 
 from __future__ import annotations
 
@@ -8,24 +8,24 @@ import os
 import sys
 import traceback
 
-from ipc_explorer.agent.runtime import StopRequested, die_with_parent
+from ipc_explorer.children.runtime import StopRequested, die_with_parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ipc_explorer.agent")
+    parser = argparse.ArgumentParser(prog="ipc_explorer.children")
     parser.add_argument("--role", choices=["sender", "receiver", "contender"], required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--telemetry-fd", type=int, help="sender and receiver only")
     parser.add_argument("--config", required=True, help="JSON: plan, format, pattern, size...")
     args = parser.parse_args(argv)
     if args.role == "contender":  # it asks for its parent's death signal once it can clean up
-        from ipc_explorer.agent import contender
+        from ipc_explorer.children import contender
 
         os._exit(contender.main(json.loads(args.config), args.parent_pid))
     die_with_parent(args.parent_pid)
 
-    from ipc_explorer.agent.receiver import Receiver
-    from ipc_explorer.agent.sender import Sender
+    from ipc_explorer.children.receiver import Receiver
+    from ipc_explorer.children.sender import Sender
     from ipc_explorer.transports import TransportError
 
     runtime = (Sender if args.role == "sender" else Receiver)(args)

@@ -11,13 +11,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ipc_explorer.engine.contend import (
+from ipc_explorer.lab.run import (
     FIXES,
     SCENARIOS,
     ContendConfig,
     ContendRun,
 )
-from ipc_explorer.sync.locks import LOCK_KINDS
+from ipc_explorer.lab.locks import LOCK_KINDS
 
 
 def add_parser(sub: Any) -> None:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 from zlib import crc32
 
-from ipc_explorer.agent.runtime import ChildRuntime
+from ipc_explorer.children.runtime import ChildRuntime
 from ipc_explorer.codecs import DecodeError, get_codec
 from ipc_explorer.transports import ChannelClosed
 

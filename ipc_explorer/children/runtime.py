@@ -17,8 +17,8 @@ import time
 from collections import deque
 from typing import Any
 
-from ipc_explorer.histogram import Histogram
-from ipc_explorer.telemetry import FLUSH_INTERVAL_NS, SAMPLE_WIRE_CAP, TelemetryWriter
+from ipc_explorer.telemetry.histogram import Histogram
+from ipc_explorer.telemetry.protocol import FLUSH_INTERVAL_NS, SAMPLE_WIRE_CAP, TelemetryWriter
 from ipc_explorer.transports import ChannelPlan, Frame, Transport, get_transport
 
 PR_SET_PDEATHSIG = 1

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ipc_explorer.engine.config import SessionConfig, UsageError
-from ipc_explorer.engine.session import run_once
+from ipc_explorer.session.config import SessionConfig, UsageError
+from ipc_explorer.session.session import run_once
 from ipc_explorer.transports import MessageTooLarge, get_transport
 
 FLOOR_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "floor.py"

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.text import Text
 
 from ipc_explorer.codecs import Span, codec_names
-from ipc_explorer.engine.decoder import Decoded, InputError, decode, read_input
-from ipc_explorer.span_style import SPAN_STYLE
+from ipc_explorer.inspector.decoder import Decoded, InputError, decode, read_input
+from ipc_explorer.tui.span_style import SPAN_STYLE
 
 BYTES_PER_LINE = 16
 #: Around an error, this many bytes either side are shown.
@@ -168,7 +168,7 @@ def add_diff_parser(sub: Any) -> None:
 def cmd_diff(args: argparse.Namespace, console: Console) -> int:
     """Exit 0 when the two decode to the same value, 1 when they differ, 2 when either cannot
     be read or decoded (the error's byte offset is said), as diff(1) does."""
-    from ipc_explorer.engine.diff import diff_messages
+    from ipc_explorer.inspector.diff import diff_messages
 
     if args.format != "auto" and args.format not in codec_names():
         raise DecodeUsageError(

@@ -2,7 +2,7 @@
 memory between real processes, and say what happened.
 
 The parent creates the board (a POSIX shared-memory segment) and the locks, starts the
-workers (``python -m ipc_explorer.agent --role contender``), opens the start gate when every
+workers (``python -m ipc_explorer.children --role contender``), opens the start gate when every
 worker is ready, samples the board at 20 Hz (worker states for the timeline, the wait-for
 graph, lock values from the kernel), folds the workers' reports (their own wait and hold
 times), and removes every object on every path. It knows nothing of any front end.
@@ -22,9 +22,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipc_explorer.engine.config import UsageError
-from ipc_explorer.histogram import Histogram
-from ipc_explorer.sync.board import (
+from ipc_explorer.session.config import UsageError
+from ipc_explorer.telemetry.histogram import Histogram
+from ipc_explorer.lab.board import (
     COUNTER,
     DONE,
     GO,
@@ -34,7 +34,7 @@ from ipc_explorer.sync.board import (
     WAITING,
     Board,
 )
-from ipc_explorer.sync.locks import LOCK_KINDS, Lock, create_lock, destroy_lock, new_lock_id
+from ipc_explorer.lab.locks import LOCK_KINDS, Lock, create_lock, destroy_lock, new_lock_id
 
 SCENARIOS = ("counter", "torn", "buffer", "deadlock")
 FIXES = ("none", "order", "timeout")
@@ -304,7 +304,7 @@ class ContendRun:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "ipc_explorer.agent",
+            "ipc_explorer.children",
             "--role",
             "contender",
             "--parent-pid",

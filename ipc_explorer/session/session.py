@@ -1,7 +1,7 @@
 """One session: a channel, a sender and a receiver process, and what they report.
 
 The engine creates the channel's kernel objects, starts both children as separate programs
-(``python -m ipc_explorer.agent``) from the event loop's thread (PR_SET_PDEATHSIG is tied to the
+(``python -m ipc_explorer.children``) from the event loop's thread (PR_SET_PDEATHSIG is tied to the
 thread that forks), feeds them control lines on stdin and folds their telemetry into
 ``SessionStats``. It knows nothing of any front end: events go to a listener callback.
 """
@@ -27,16 +27,16 @@ from typing import Any
 import ipc_explorer
 from ipc_explorer.codecs import CodecError, get_codec
 from ipc_explorer.codecs.sample import sample_payload
-from ipc_explorer.engine.config import SessionConfig, UsageError
-from ipc_explorer.engine.events import (
+from ipc_explorer.session.config import SessionConfig, UsageError
+from ipc_explorer.session.events import (
     ChildExited,
     ChildReported,
     EngineEvent,
     SessionEnded,
     StateChanged,
 )
-from ipc_explorer.engine.stats import SessionStats
-from ipc_explorer.telemetry import TelemetryDecoder
+from ipc_explorer.session.stats import SessionStats
+from ipc_explorer.telemetry.protocol import TelemetryDecoder
 from ipc_explorer.transports import (
     ChannelPlan,
     MessageTooLarge,
@@ -184,7 +184,7 @@ class Session:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "ipc_explorer.agent",
+                "ipc_explorer.children",
                 "--role",
                 side,
                 "--parent-pid",

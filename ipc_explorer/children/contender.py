@@ -1,6 +1,6 @@
 """A contention-lab worker: one process doing one scenario's part on the shared board.
 
-Started by the parent as ``python -m ipc_explorer.agent --role contender``. It writes its state
+Started by the parent as ``python -m ipc_explorer.children --role contender``. It writes its state
 into its own slot of the board at every lock operation (the parent samples those for the
 timeline and the wait-for graph), measures its own waits and holds per lock, and every 200 ms
 prints one JSON line with what changed (histogram buckets, acquisitions). The last line says
@@ -23,9 +23,9 @@ import threading
 import time
 from typing import Any
 
-from ipc_explorer.agent.runtime import die_with_parent
-from ipc_explorer.histogram import Histogram
-from ipc_explorer.sync.board import (
+from ipc_explorer.children.runtime import die_with_parent
+from ipc_explorer.telemetry.histogram import Histogram
+from ipc_explorer.lab.board import (
     COUNTER,
     DONE,
     GO,
@@ -46,7 +46,7 @@ from ipc_explorer.sync.board import (
     WORKER_SLOTS,
     Board,
 )
-from ipc_explorer.sync.locks import Lock, destroy_lock, open_lock
+from ipc_explorer.lab.locks import Lock, destroy_lock, open_lock
 
 REPORT_EVERY_NS = 200_000_000
 #: The item that tells a consumer the producer has finished.
