@@ -17,7 +17,7 @@ from rich.console import Console
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from ipc_explorer.cli import print_summary, run_session  # noqa: E402
+from ipc_explorer.cli.run import print_summary, run_session  # noqa: E402
 from ipc_explorer.session import SessionConfig  # noqa: E402
 from ipc_explorer.tui.app import IpcExplorerApp  # noqa: E402
 
@@ -90,8 +90,8 @@ def decode_shot() -> None:
     error at its byte offset."""
     import msgpack
 
-    from ipc_explorer.codecs.sample import sample_payload
     from ipc_explorer.cli.decode import print_decoded
+    from ipc_explorer.codecs.sample import sample_payload
     from ipc_explorer.inspector.decoder import decode
 
     data = msgpack.packb(sample_payload(3, 8))[:30]

@@ -25,8 +25,8 @@ from ipc_explorer.codecs import (
     codec_names,
     get_codec,
 )
-from ipc_explorer.codecs.json_codec import MAX_DEPTH
 from ipc_explorer.codecs.sample import sample_payload
+from ipc_explorer.codecs.tree import MAX_DEPTH
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -24,7 +24,6 @@ import time
 from typing import Any
 
 from ipc_explorer.children.runtime import die_with_parent
-from ipc_explorer.telemetry.histogram import Histogram
 from ipc_explorer.lab.board import (
     COUNTER,
     DONE,
@@ -47,6 +46,7 @@ from ipc_explorer.lab.board import (
     Board,
 )
 from ipc_explorer.lab.locks import Lock, destroy_lock, open_lock
+from ipc_explorer.telemetry.histogram import Histogram
 
 REPORT_EVERY_NS = 200_000_000
 #: The item that tells a consumer the producer has finished.

@@ -84,7 +84,7 @@ class Receiver(ChildRuntime):
         try:
             while True:
                 if not running.is_set():
-                    self._pause()
+                    self.wait_while_paused("recv")
                     continue
                 batch = recv_batch()
                 # Counters live in locals for the batch and are published after it, so that the
@@ -146,15 +146,6 @@ class Receiver(ChildRuntime):
             self.in_loop = True
             while not self.stopping:
                 time.sleep(0.05)
-
-    def _pause(self) -> None:
-        self.state = "paused"
-        self.op = "paused"
-        self.write_record()
-        self.running.wait()
-        self.state = "running"
-        self.op = "recv"
-        self.write_record(status_only=True)
 
     def write_record(self, status_only: bool = False) -> None:
         tracker = getattr(self, "tracker", None)

@@ -88,7 +88,6 @@ class ChildRuntime:
         self.hists: dict[str, Histogram] = {}
         #: Raw per-message durations since the last flush; bucketed at the flush, not per message.
         self.raw: dict[str, list[int]] = {}
-        self.max_ns: dict[str, int] = {}
         self.recent: deque[tuple] = deque(maxlen=8)
         self.pinned: list[dict[str, Any]] = []  # samples that must be shipped (injected)
         self.next_flush = 0
@@ -174,6 +173,16 @@ class ChildRuntime:
     def event(self, kind: str, message: str, **extra: Any) -> None:
         self.events.append({"kind": kind, "message": message, "t": time.monotonic_ns(), **extra})
 
+    def wait_while_paused(self, op: str) -> None:
+        """Report "paused" and block until resumed (or stopped), then go back to ``op``."""
+        self.state = "paused"
+        self.op = "paused"
+        self.write_record()
+        self.running.wait()
+        self.state = "running"
+        self.op = op
+        self.write_record(status_only=True)
+
     def set_state(self, state: str) -> None:
         self.state = state
         self.write_record(status_only=True)
@@ -232,7 +241,6 @@ class ChildRuntime:
                     self.hists[name].add_many(raw)
                     raw.clear()
             record["hist"] = {name: h.drain() for name, h in self.hists.items()}
-            record["max"] = dict(self.max_ns)
             samples = list(self.pinned)
             self.pinned.clear()
             for item in list(self.recent):

@@ -69,7 +69,7 @@ class Sender(ChildRuntime):
             if self.finish_requested or self.stopping:
                 break
             if not running.is_set():
-                self._pause()
+                self.wait_while_paused("send")
                 next_send = monotonic_ns()
                 continue
             if injections:
@@ -151,15 +151,6 @@ class Sender(ChildRuntime):
             return None
         self.injected_ser_ns = min(monotonic_ns() - t0, U32_MAX)
         return payload
-
-    def _pause(self) -> None:
-        self.state = "paused"
-        self.op = "paused"
-        self.write_record()
-        self.running.wait()
-        self.state = "running"
-        self.op = "send"
-        self.write_record(status_only=True)
 
     def write_record(self, status_only: bool = False) -> None:
         c = getattr(self, "counters", None)

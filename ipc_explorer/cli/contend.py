@@ -11,13 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ipc_explorer.lab.run import (
-    FIXES,
-    SCENARIOS,
-    ContendConfig,
-    ContendRun,
-)
+from ipc_explorer.lab.config import FIXES, SCENARIOS, ContendConfig
 from ipc_explorer.lab.locks import LOCK_KINDS
+from ipc_explorer.lab.run import ContendRun
 
 
 def add_parser(sub: Any) -> None:
@@ -52,6 +48,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--slots", type=int, default=8, help="buffer: slots in the ring (default 8)")
     p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(execute=execute)
 
 
 def config_from(args: argparse.Namespace) -> ContendConfig:
@@ -86,7 +83,7 @@ async def run_contend(config: ContendConfig) -> dict[str, Any]:
         await asyncio.shield(run.stop())
 
 
-def cmd_contend(args: argparse.Namespace, console: Console) -> int:
+def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     """Exit 0 when the run did what it was asked (a race that loses updates included), 1 when
     it could not (a worker failed, a timeout) or a lock failed to protect what it guards."""
     config = config_from(args)

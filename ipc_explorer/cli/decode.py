@@ -28,7 +28,7 @@ MAX_HEX_BYTES = 64 * 1024
 
 
 class DecodeUsageError(Exception):
-    """A file that cannot be read, or hex text that is not hex: exit 2."""
+    """A file that cannot be read, hex text that is not hex, an unknown format: exit 2."""
 
 
 def add_parser(sub: Any) -> None:
@@ -44,6 +44,12 @@ def add_parser(sub: Any) -> None:
         "--hex", action="store_true", help="the input is hex text (spaces, 0x and \\x allowed)"
     )
     p.add_argument("--json", action="store_true", help="print the spans as JSON for other tools")
+    p.set_defaults(execute=execute)
+
+
+def check_format(name: str) -> None:
+    if name != "auto" and name not in codec_names():
+        raise DecodeUsageError(f"unknown format {name!r}; one of: auto, {', '.join(codec_names())}")
 
 
 def load(path: str, hex_text: bool) -> bytes:
@@ -58,11 +64,8 @@ def load(path: str, hex_text: bool) -> bytes:
         raise DecodeUsageError(str(exc)) from None
 
 
-def cmd_decode(args: argparse.Namespace, console: Console) -> int:
-    if args.format != "auto" and args.format not in codec_names():
-        raise DecodeUsageError(
-            f"unknown format {args.format!r}; one of: auto, {', '.join(codec_names())}"
-        )
+def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
+    check_format(args.format)
     data = load(args.file, args.hex)
     result = decode(data, args.format)
     if args.json:
@@ -146,97 +149,3 @@ def print_decoded(result: Decoded, console: Console) -> None:
             console.print(hex_lines(data, styles, lo, hi, offset), end="")
         else:
             console.print(Text(f"(the input ends at byte {len(data)})", "dim"))
-
-
-# -- diff ---------------------------------------------------------------------------------------
-def add_diff_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "diff", help="compare two messages by structure, with the bytes of each change"
-    )
-    p.add_argument("old", help="the first message (a file, or - for stdin)")
-    p.add_argument("new", help="the second message (a file)")
-    p.add_argument(
-        "--format",
-        "-f",
-        default="auto",
-        help=f"auto or one of: {', '.join(codec_names())} (both messages)",
-    )
-    p.add_argument("--hex", action="store_true", help="the files hold hex text")
-    p.add_argument("--json", action="store_true", help="print the changes as JSON")
-
-
-def cmd_diff(args: argparse.Namespace, console: Console) -> int:
-    """Exit 0 when the two decode to the same value, 1 when they differ, 2 when either cannot
-    be read or decoded (the error's byte offset is said), as diff(1) does."""
-    from ipc_explorer.inspector.diff import diff_messages
-
-    if args.format != "auto" and args.format not in codec_names():
-        raise DecodeUsageError(
-            f"unknown format {args.format!r}; one of: auto, {', '.join(codec_names())}"
-        )
-    if args.old == "-" and args.new == "-":
-        raise DecodeUsageError("only one of the two messages can come from stdin")
-    old = decode(load(args.old, args.hex), args.format)
-    new = decode(load(args.new, args.hex), args.format if args.format != "auto" else old.format)
-    for name, side in ((args.old, old), (args.new, new)):
-        if side.error is not None:
-            raise DecodeUsageError(
-                f"{name} is not valid {side.format}: error at byte {side.error.offset}: "
-                f"{side.error.message}"
-            )
-    changes = diff_messages(old.value, old.spans, new.value, new.spans)
-    if args.json:
-        print(json.dumps({"format": old.format, "changes": [c.as_json() for c in changes]}))
-    else:
-        print_diff(changes, old, new, args, console)
-    return 1 if changes else 0
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=lambda v: v.hex() if isinstance(v, bytes) else str(v))
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _hex_of(data: bytes, rng: tuple[int, int] | None) -> str:
-    if rng is None:
-        return ""
-    start, end = rng
-    chunk = data[start:end]
-    shown = chunk[:12].hex(" ") + (" ..." if len(chunk) > 12 else "")
-    return f"0x{start:04x}-0x{end - 1:04x}: {shown}"
-
-
-def print_diff(changes: list, old: Decoded, new: Decoded, args: Any, console: Console) -> None:
-    from rich.table import Table
-
-    console.print(
-        Text(
-            f"{args.old} ({len(old.data):,} B) -> {args.new} ({len(new.data):,} B) as "
-            f"{old.format}: {len(changes)} change(s)",
-            "bold",
-        )
-    )
-    if not changes:
-        return
-    table = Table(box=None, padding=(0, 2), show_edge=False)
-    for column in ("change", "path", "old", "new"):
-        table.add_column(column)
-    style = {"added": "green", "removed": "red", "changed": "yellow", "type changed": "magenta"}
-    for c in changes:
-        table.add_row(
-            Text(c.kind, style[c.kind]),
-            c.path,
-            Text("\n").join(
-                [
-                    Text(_short(c.old) if c.kind != "added" else "-"),
-                    Text(_hex_of(old.data, c.old_bytes), "grey50"),
-                ]
-            ),
-            Text("\n").join(
-                [
-                    Text(_short(c.new) if c.kind != "removed" else "-"),
-                    Text(_hex_of(new.data, c.new_bytes), "grey50"),
-                ]
-            ),
-        )
-    console.print(table)

@@ -7,113 +7,21 @@ so far. Reading accepts exactly what Python's json accepts: RFC 8259 plus the li
 Infinity and -Infinity (annotated as such, since other parsers refuse them); writing stays
 strict RFC 8259 (NaN and Infinity are refused). Containers nest at most ``MAX_DEPTH`` deep.
 
-The helpers here (``member_path``, ``item_path``, ``short_text``, ``exceeds_depth``) are
-shared by the other codecs so every format names values the same way.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from itertools import chain, compress
 from typing import Any, NoReturn
 
 from ipc_explorer.codecs import register
 from ipc_explorer.codecs.base import Codec, DecodeError, EncodeError, PartialDecode, Span
-
-#: Deepest container nesting any codec accepts; deeper input would blow recursive consumers.
-MAX_DEPTH = 512
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+from ipc_explorer.codecs.tree import MAX_DEPTH, item_path, member_path, short_text, too_deep
 
 
-def member_path(parent: str, key: Any) -> str:
-    """Path of ``parent[key]``: ``$.name`` for identifiers, ``$["a b"]`` otherwise."""
-    if isinstance(key, str):
-        if _IDENTIFIER.match(key):
-            return f"{parent}.{key}"
-        quoted = json.dumps(key, ensure_ascii=False)
-        return f"{parent}[{_printable(quoted)}]"
-    if key is None or isinstance(key, (bool, int, float)):
-        return f"{parent}[{json.dumps(key)}]"
-    return f"{parent}[{key!r}]"
-
-
-def item_path(parent: str, index: int) -> str:
-    """Path of list item ``index``."""
-    return f"{parent}[{index}]"
-
-
-def short_text(text: str, limit: int = 24) -> str:
-    """A quoted, shortened string for labels (long blobs would swamp the inspector)."""
-    if len(text) <= limit:
-        return _printable(json.dumps(text, ensure_ascii=False))
-    head = json.dumps(text[:limit], ensure_ascii=False)[:-1]
-    return _printable(f'{head}…" ({len(text)} chars)')
-
-
-def _printable(text: str) -> str:
-    # Lone surrogates are legal in a Python str but cannot reach a terminal.
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def exceeds_depth(value: Any, limit: int = MAX_DEPTH, budget: int = -1) -> bool | None:
-    """True when lists/tuples/dicts nest deeper than ``limit``; level by level, no recursion.
-
-    Each level is gathered and filtered by C-level iterators, so the cost per value is small.
-    With a ``budget`` (children to look at), None when the budget runs out first: callers try
-    a cheap walk, then a cheap bound from the bytes, then the full walk.
-    """
-    if not isinstance(value, _CONTAINERS):
-        return False
-    level = [value]
-    for _ in range(limit):
-        dicts = [item for item in level if isinstance(item, dict)]
-        sequences = (
-            [item for item in level if not isinstance(item, dict)]
-            if len(dicts) < len(level)
-            else []
-        )
-        children = list(
-            chain(chain.from_iterable(map(dict.values, dicts)), chain.from_iterable(sequences))
-        )
-        if budget >= 0:
-            budget -= len(children)
-            if budget < 0:
-                return None
-        types = set(map(type, children))
-        if types <= _SCALAR_TYPES:
-            return False
-        if types <= _KNOWN_TYPES:
-            level = list(
-                compress(children, map(_EXACT_CONTAINERS.__contains__, map(type, children)))
-            )
-        else:  # subclasses, e.g. an OrderedDict handed to encode
-            level = [child for child in children if isinstance(child, _CONTAINERS)]
-        if not level:
-            return False
-    return True
-
-
-_CONTAINERS = (dict, list, tuple)
-_EXACT_CONTAINERS = frozenset(_CONTAINERS)
-_SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes})
-_KNOWN_TYPES = _SCALAR_TYPES | _EXACT_CONTAINERS
-
-
-def _too_deep(value: Any, data: bytes) -> bool:
-    """Whether a value (and ``data``, its JSON) nests deeper than MAX_DEPTH, cheaply.
-
-    Each level costs two bytes, and each level needs an opening bracket: most messages are
-    settled by their length or a short walk, big ones by counting brackets.
-    """
-    if len(data) <= 2 * MAX_DEPTH:
-        return False
-    verdict = exceeds_depth(value, budget=256)
-    if verdict is None:
-        brackets = data.count(b"[") + data.count(b"{")
-        verdict = brackets > MAX_DEPTH and bool(exceeds_depth(value))
-    return verdict
+def _brackets(data: bytes) -> int:
+    return data.count(b"[") + data.count(b"{")
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -146,7 +54,7 @@ class JsonCodec(Codec):
                 f"string contains a lone surrogate U+{ord(text[exc.start]):04X}, "
                 "which UTF-8 cannot carry"
             ) from None
-        if _too_deep(value, data):
+        if too_deep(value, data, 2, _brackets):
             raise EncodeError(f"value nests deeper than {MAX_DEPTH} levels")
         return data
 
@@ -158,7 +66,7 @@ class JsonCodec(Codec):
         except Exception:
             # Slow path only to locate the error in bytes; returns if it disagrees (it should not).
             return _JsonReader(data).read()
-        if _too_deep(value, data):
+        if too_deep(value, data, 2, _brackets):
             return _JsonReader(data).read()  # raises the depth error with its offset
         return value
 

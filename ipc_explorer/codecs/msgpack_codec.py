@@ -26,13 +26,7 @@ import msgpack
 
 from ipc_explorer.codecs import register
 from ipc_explorer.codecs.base import Codec, DecodeError, EncodeError, PartialDecode, Span
-from ipc_explorer.codecs.json_codec import (
-    MAX_DEPTH,
-    exceeds_depth,
-    item_path,
-    member_path,
-    short_text,
-)
+from ipc_explorer.codecs.tree import MAX_DEPTH, item_path, member_path, short_text, too_deep
 
 # Type bytes that start an array or a map (they may also sit inside strings: an upper bound).
 _NOT_CONTAINER_BYTES = bytes(
@@ -40,19 +34,8 @@ _NOT_CONTAINER_BYTES = bytes(
 )
 
 
-def _too_deep(value: Any, data: bytes) -> bool:
-    """Whether ``value`` (``data`` unpacked) nests deeper than MAX_DEPTH, cheaply.
-
-    Each level takes a byte, so short messages are settled by their length; most others by a
-    short walk (a big blob is one child); the rest by counting container type bytes first.
-    """
-    if len(data) <= MAX_DEPTH:
-        return False
-    verdict = exceeds_depth(value, budget=256)
-    if verdict is None:
-        containers = len(data.translate(None, _NOT_CONTAINER_BYTES))
-        verdict = containers > MAX_DEPTH and bool(exceeds_depth(value))
-    return verdict
+def _container_bytes(data: bytes) -> int:
+    return len(data.translate(None, _NOT_CONTAINER_BYTES))
 
 
 @register
@@ -86,7 +69,7 @@ class MsgpackCodec(Codec):
             raise EncodeError(f"cannot write MessagePack: {exc}") from None
         except TypeError as exc:
             raise EncodeError(f"cannot write MessagePack: {exc}") from None
-        if _too_deep(value, data):
+        if too_deep(value, data, 1, _container_bytes):
             raise EncodeError(f"value nests deeper than {MAX_DEPTH} levels")
         return data
 
@@ -97,7 +80,7 @@ class MsgpackCodec(Codec):
             # The library says what, not where: the walker finds the offset (and returns the
             # value should it disagree, which it should not).
             return _MsgpackReader(data).read()
-        if _too_deep(value, data):
+        if too_deep(value, data, 1, _container_bytes):
             return _MsgpackReader(data).read()  # raises the depth error with its offset
         return value
 

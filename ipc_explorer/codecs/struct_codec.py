@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 from ipc_explorer.codecs import register
 from ipc_explorer.codecs.base import Codec, DecodeError, EncodeError, PartialDecode, Span
-from ipc_explorer.codecs.json_codec import short_text
+from ipc_explorer.codecs.tree import short_text
 
 MAGIC = b"IX"
 VERSION = 1

@@ -42,7 +42,7 @@ from xml.parsers import expat
 
 from ipc_explorer.codecs import register
 from ipc_explorer.codecs.base import Codec, DecodeError, EncodeError, PartialDecode, Span
-from ipc_explorer.codecs.json_codec import MAX_DEPTH, item_path, member_path, short_text
+from ipc_explorer.codecs.tree import MAX_DEPTH, item_path, member_path, short_text
 
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ipc_explorer.codecs import Span
-from ipc_explorer.codecs.json_codec import item_path, member_path
+from ipc_explorer.codecs.tree import item_path, member_path
 
 #: Stop listing after this many changes (two unrelated 1 MB messages differ everywhere).
 MAX_CHANGES = 1000

@@ -43,7 +43,6 @@ MAX_WORKERS = 16
 
 #: Worker states, as the timeline shows them.
 STARTING, RUNNING, WAITING, HOLDING, DONE = range(5)
-STATE_NAMES = ("starting", "running", "waiting", "holding", "done")
 
 U32 = struct.Struct("<I")
 I32 = struct.Struct("<i")

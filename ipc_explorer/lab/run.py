@@ -18,184 +18,17 @@ import secrets
 import signal
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
-from ipc_explorer.session.config import UsageError
-from ipc_explorer.telemetry.histogram import Histogram
-from ipc_explorer.lab.board import (
-    COUNTER,
-    DONE,
-    GO,
-    MAX_WORKERS,
-    RING_MAX,
-    STARTING,
-    WAITING,
-    Board,
-)
-from ipc_explorer.lab.locks import LOCK_KINDS, Lock, create_lock, destroy_lock, new_lock_id
+from ipc_explorer.explain.lab import SOURCES
+from ipc_explorer.lab.board import COUNTER, DONE, GO, WAITING, Board
+from ipc_explorer.lab.config import ContendConfig
+from ipc_explorer.lab.deadlock import CycleWatch, WaitFor, wait_for_graph
+from ipc_explorer.lab.locks import Lock, create_lock, destroy_lock, new_lock_id
+from ipc_explorer.lab.stats import LockStats, WorkerView
 
-SCENARIOS = ("counter", "torn", "buffer", "deadlock")
-FIXES = ("none", "order", "timeout")
-DEFAULT_ITERATIONS = {"counter": 20_000, "torn": 20_000, "buffer": 20_000, "deadlock": 50}
-#: counter: K incrementers; torn: 1 writer + readers; buffer: 1 producer + consumers; deadlock:
-#: the ring's length.
-DEFAULT_WORKERS = {"counter": 4, "torn": 3, "buffer": 2, "deadlock": 2}
 SAMPLE_INTERVAL_S = 0.05
-TIMELINE_SAMPLES = 120  # 6 s at 20 Hz
-#: A wait-for cycle is believed when it has been there this long (a sample is not atomic, and
-#: a timed wait may leave a cycle by itself).
-CYCLE_CONFIRM_S = 0.3
 START_TIMEOUT_S = 10.0
-
-EXPLANATIONS = {
-    "counter": (
-        "Shared counter. Each worker process adds 1 to one 8-byte counter in shared memory, "
-        "M times: read it, add one, write it back. Without a lock two processes can read the "
-        "same value, both write value+1, and one increment is lost: a lost update. A POSIX "
-        "named semaphore (sem) or a System V semaphore (sysv) used as a mutex makes the "
-        "read-add-write one step for everyone else, at a price: every increment now waits for "
-        "the lock and, when it is taken, sleeps in the kernel. Python has no atomic "
-        "fetch-and-add on shared memory, so there is no honest lock-free mode here."
-    ),
-    "torn": (
-        "Torn record. One writer keeps updating a record of four 8-byte fields that must agree "
-        "(a = 3*seq, b = 7*seq, check = seq^a^b); readers copy it field by field. Without a "
-        "lock a reader can copy half of an old record and half of a new one: a torn read, "
-        "counted and shown. A mutex (sem, sysv) makes writer and readers take turns; a seqlock "
-        "lets readers read without a lock and retry when the sequence number says a write "
-        "overlapped their read (odd = writing)."
-    ),
-    "buffer": (
-        "Bounded buffer. A producer puts numbered items into a ring of N slots; consumers take "
-        "them out. Three semaphores guard it: 'empty' counts free slots (the producer waits on "
-        "it when the ring is full), 'full' counts filled slots (consumers wait on it when it is "
-        "empty) and 'mutex' protects the head and tail indices. Pause or slow the consumers and "
-        "watch 'empty' fall to 0 and the producer block. Take the semaphores away (lock none) "
-        "and the producer overwrites items nobody has read, while consumers read some twice. "
-        "The condvar variant guards the ring with one mutex and two condition variables "
-        "(not_full, not_empty): wait releases the mutex and sleeps until notified. Python has "
-        "no process-shared pthread condition variable, so these are built from semaphores, as "
-        "multiprocessing's Condition is: a waiter count, a 'sleep' and a 'woken' semaphore."
-    ),
-    "deadlock": (
-        "Deadlock. N workers sit in a ring; each takes its own lock, works a little, then takes "
-        "its neighbour's. When every worker holds its first lock and waits for the next, they "
-        "wait for each other forever: a cycle in the wait-for graph (A waits for a lock B holds, "
-        "B for one A holds). The lab builds that graph from what the workers write on the board "
-        "and stops the run when a cycle persists. The fixes: take locks in one global order "
-        "(fix order), or give up after a timeout, release, back off and retry (fix timeout)."
-    ),
-}
-
-SOURCES = {
-    "value": "kernel: sem_getvalue (sem) / semctl GETVAL (sysv), read by the parent",
-    "kernel waiters": "kernel: semctl GETNCNT (sysv only; POSIX semaphores do not tell)",
-    "last pid": "kernel: semctl GETPID (sysv only)",
-    "holder, waiting": "the workers' own slots on the shared board, sampled at 20 Hz",
-    "wait, hold": "the workers' own timings around each acquire and release (perf_counter)",
-    "counter, record, ring": "read from the shared memory by the parent",
-}
-
-
-@dataclass
-class ContendConfig:
-    scenario: str = "counter"
-    workers: int | None = None
-    iterations: int | None = None
-    lock: str = "none"
-    fix: str = "none"
-    #: The critical section's own work, µs (deadlock: how long the first lock is held).
-    cs_us: int | None = None
-    consumer_delay_us: int = 0
-    slots: int = 8
-    timeout_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.workers is None:
-            self.workers = DEFAULT_WORKERS.get(self.scenario, 4)
-        if self.iterations is None:
-            self.iterations = DEFAULT_ITERATIONS.get(self.scenario, 20_000)
-        if self.cs_us is None:
-            self.cs_us = 2000 if self.scenario == "deadlock" else 0
-
-    def validate(self) -> None:
-        if self.scenario not in SCENARIOS:
-            raise UsageError(f"unknown scenario {self.scenario!r}; one of {', '.join(SCENARIOS)}")
-        extra = {"torn": ("seqlock",), "buffer": ("condvar",)}.get(self.scenario, ())
-        locks = LOCK_KINDS + extra
-        if self.lock not in locks:
-            raise UsageError(
-                f"--lock {self.lock} is not for {self.scenario}; one of {', '.join(locks)}"
-            )
-        if self.scenario == "deadlock" and self.lock == "none":
-            raise UsageError("the deadlock scenario needs locks: --lock sem or --lock sysv")
-        if self.fix not in FIXES:
-            raise UsageError(f"unknown fix {self.fix!r}; one of {', '.join(FIXES)}")
-        if self.fix != "none" and self.scenario != "deadlock":
-            raise UsageError("--fix is for the deadlock scenario")
-        if not 2 <= (self.workers or 0) <= MAX_WORKERS:
-            raise UsageError(f"--workers must be 2..{MAX_WORKERS}, not {self.workers}")
-        if not 1 <= (self.iterations or 0) <= 100_000_000:
-            raise UsageError(f"--iterations must be 1..100000000, not {self.iterations}")
-        if not 0 <= (self.cs_us or 0) <= 1_000_000:
-            raise UsageError(f"--critical-us must be 0..1000000, not {self.cs_us}")
-        if not 2 <= self.slots <= RING_MAX:
-            raise UsageError(f"--slots must be 2..{RING_MAX}, not {self.slots}")
-        if self.consumer_delay_us < 0:
-            raise UsageError("--consumer-delay-us must be >= 0")
-
-
-@dataclass
-class LockStats:
-    label: str
-    kind: str
-    value: int | None = None
-    kernel_waiters: int | None = None
-    kernel_last_pid: int | None = None
-    holders: list[int] = field(default_factory=list)
-    waiting: list[int] = field(default_factory=list)
-    acquisitions: int = 0
-    acq_per_s: float = 0.0
-    wait: Histogram = field(default_factory=Histogram)
-    hold: Histogram = field(default_factory=Histogram)
-    history: deque[int] = field(default_factory=lambda: deque(maxlen=TIMELINE_SAMPLES))
-
-    def summary(self) -> dict[str, Any]:
-        def figures(h: Histogram) -> dict[str, float]:
-            if not h.total:
-                return {"mean_us": 0.0, "p99_us": 0.0, "max_us": 0.0}
-            return {
-                "mean_us": round(min(h.sum / h.total, h.max) / 1000, 2),
-                # a bucket's midpoint can pass the largest value seen: never show p99 > max
-                "p99_us": round(min(h.percentile(99), h.max) / 1000, 2),
-                "max_us": round(h.max / 1000, 2),
-            }
-
-        return {
-            "kind": self.kind,
-            "acquisitions": self.acquisitions,
-            "wait": figures(self.wait),
-            "hold": figures(self.hold),
-            "value_min": min(self.history) if self.history else None,
-            "value_max": max(self.history) if self.history else None,
-        }
-
-
-@dataclass
-class WorkerView:
-    index: int
-    role: str
-    pid: int = 0
-    state: int = STARTING
-    done: int = 0
-    events: int = 0
-    paused: bool = False
-    exit_code: int | None = None
-    timeline: deque[int] = field(default_factory=lambda: deque(maxlen=TIMELINE_SAMPLES))
-    final: dict[str, Any] = field(default_factory=dict)
-    acq: dict[str, int] = field(default_factory=dict)
 
 
 class ContendRun:
@@ -208,7 +41,7 @@ class ContendRun:
         self.tag = secrets.token_hex(4)
         self.board_name = f"/ipcx-{self.tag}-board"
         self.board: Board | None = None
-        self.lock_order: list[str] = self._lock_labels()
+        self.lock_order: list[str] = config.lock_labels()
         self.lock_ids: dict[str, Any] = {}
         self.locks: dict[str, Lock] = {}
         self.stats: dict[str, LockStats] = {}
@@ -221,59 +54,25 @@ class ContendRun:
         self.error = ""
         self.cycle: list[dict[str, Any]] = []
         self.cycle_detected_after_s: float | None = None
-        self._cycle_since: float | None = None
-        self._cycle_key: tuple | None = None
+        self._cycle_watch = CycleWatch()
         self._destroyed = False
         self._acq_mark: tuple[float, dict[str, int]] = (0.0, {})
 
     # -- set-up -------------------------------------------------------------------------------
-    def _lock_labels(self) -> list[str]:
-        cfg = self.config
-        if cfg.scenario == "deadlock":
-            return [f"L{i}" for i in range(cfg.workers or 0)]
-        if cfg.lock in ("none", "seqlock"):
-            return []
-        if cfg.lock == "condvar":  # a mutex and two condition variables built from semaphores
-            return [
-                "mutex",
-                "not_full.sleep",
-                "not_full.woken",
-                "not_empty.sleep",
-                "not_empty.woken",
-            ]
-        return {"counter": ["counter"], "torn": ["record"], "buffer": ["empty", "full", "mutex"]}[
-            cfg.scenario
-        ]
-
-    def _roles(self) -> list[str]:
-        cfg = self.config
-        k = cfg.workers or 0
-        if cfg.scenario == "counter":
-            return ["counter"] * k
-        if cfg.scenario == "torn":
-            return ["writer"] + ["reader"] * (k - 1)
-        if cfg.scenario == "buffer":
-            return ["producer"] + ["consumer"] * (k - 1)
-        return ["ring"] * k
-
-    def _initial(self, label: str) -> int:
-        if label.endswith((".sleep", ".woken")):
-            return 0
-        return {"empty": self.config.slots, "full": 0}.get(label, 1)
-
     async def start(self) -> None:
         cfg = self.config
         self.state = "starting"
         try:
             self.board = Board(self.board_name, create=True)
             for label in self.lock_order:
-                kind = lock_kind(cfg.lock)
-                lock = create_lock(kind, new_lock_id(kind, self.tag, label), self._initial(label))
+                kind = cfg.lock_kind
+                ident = new_lock_id(kind, self.tag, label)
+                lock = create_lock(kind, ident, cfg.initial_value(label))
                 self.locks[label] = lock
                 self.lock_ids[label] = lock.ident
                 self.stats[label] = LockStats(label, kind)
 
-            for index, role in enumerate(self._roles()):
+            for index, role in enumerate(cfg.roles()):
                 await self._spawn(index, role)
             await self._wait_ready()
         except BaseException:
@@ -293,7 +92,7 @@ class ContendRun:
             "cs_us": cfg.cs_us,
             "board": self.board_name,
             "lock": cfg.lock,
-            "lock_kind": lock_kind(cfg.lock),
+            "lock_kind": cfg.lock_kind,
             "locks": self.lock_ids,
             "lock_order": self.lock_order,
             "fix": cfg.fix,
@@ -413,62 +212,16 @@ class ContendRun:
             self._acq_mark = (now, current)
 
     # -- deadlock ----------------------------------------------------------------------------
-    def wait_for_graph(self) -> dict[int, tuple[int, str]]:
-        """Edges worker -> (worker holding the lock it waits for, that lock)."""
-        holder_of: dict[str, int] = {}
-        for w in self.workers:
-            for label in self.lock_order:
-                if w.pid in self.stats[label].holders:
-                    holder_of[label] = w.index
-        edges = {}
-        for w in self.workers:
-            for label in self.lock_order:
-                if w.pid in self.stats[label].waiting and label in holder_of:
-                    if holder_of[label] != w.index:
-                        edges[w.index] = (holder_of[label], label)
-        return edges
-
-    @staticmethod
-    def find_cycle(edges: dict[int, tuple[int, str]]) -> list[tuple[int, str]]:
-        for start in edges:
-            path: list[int] = []
-            node = start
-            while node in edges and node not in path:
-                path.append(node)
-                node = edges[node][0]
-            if node in path:
-                loop = path[path.index(node) :]
-                return [(n, edges[n][1]) for n in loop]
-        return []
+    def wait_for_graph(self) -> WaitFor:
+        """Edges worker -> (worker holding the lock it waits for, that lock), as last sampled."""
+        return wait_for_graph(self.workers, self.lock_order, self.stats)
 
     def _check_cycle(self) -> bool:
-        edges = self.wait_for_graph()
-        cycle = self.find_cycle(edges)
-        # The same processes in a cycle, none of them getting anywhere (no round done, no
-        # back-off) all along: a cycle that forms again after each back-off is not a deadlock.
-        by_index = {w.index: w for w in self.workers}
-        key = (
-            tuple(sorted((n, by_index[n].done, by_index[n].events) for n, _ in cycle))
-            if cycle
-            else None
-        )
         now = time.monotonic()
-        if key != self._cycle_key:
-            self._cycle_key, self._cycle_since = key, now
+        cycle = self._cycle_watch.confirmed(self.wait_for_graph(), self.workers, now)
+        if not cycle:
             return False
-        if key is None or self._cycle_since is None or now - self._cycle_since < CYCLE_CONFIRM_S:
-            return False
-        pid_of = {w.index: w.pid for w in self.workers}
-        self.cycle = [
-            {
-                "worker": n,
-                "pid": pid_of[n],
-                "waits_for_lock": label,
-                "held_by_worker": edges[n][0],
-                "held_by_pid": pid_of[edges[n][0]],
-            }
-            for n, label in cycle
-        ]
+        self.cycle = cycle
         self.cycle_detected_after_s = round(now - self.started_at, 3)
         self.state = "deadlocked"
         self.ended_at = now
@@ -550,7 +303,7 @@ class ContendRun:
         for lock in self.locks.values():
             lock.close()
         for ident in self.lock_ids.values():
-            destroy_lock(lock_kind(self.config.lock), ident)
+            destroy_lock(self.config.lock_kind, ident)
         if self.board is not None:
             self.board.close()
         Board.destroy(self.board_name)
@@ -633,22 +386,3 @@ class ContendRun:
         if self.error:
             result["error"] = self.error
         return result
-
-
-def lock_kind(lock: str) -> str:
-    """The kernel object behind a lock mode: a condition variable is made of POSIX semaphores."""
-    return "sem" if lock == "condvar" else lock
-
-
-__all__ = [
-    "DEFAULT_ITERATIONS",
-    "DEFAULT_WORKERS",
-    "EXPLANATIONS",
-    "FIXES",
-    "SCENARIOS",
-    "SOURCES",
-    "ContendConfig",
-    "ContendRun",
-    "LockStats",
-    "WorkerView",
-]

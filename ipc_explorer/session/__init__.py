@@ -1,4 +1,11 @@
-"""Orchestration in the parent: channel set-up, child processes, telemetry, statistics."""
+"""The message session: a sender and a receiver process on one mechanism, every message timed
+and verified.
+
+``config`` (what runs, validated), ``session`` (the channel's kernel objects, the children,
+their control and telemetry), ``stats`` (what the children report, merged and bounded),
+``events`` (typed events for any front end) and ``bench`` (every mechanism with one workload,
+and the floor beside it). Knows nothing of any front end.
+"""
 
 from ipc_explorer.session.config import PATTERNS, SessionConfig, UsageError
 from ipc_explorer.session.events import (

@@ -31,7 +31,6 @@ class SideState:
     sync: list[dict[str, Any]] = field(default_factory=list)
     live: dict[str, Any] = field(default_factory=dict)
     describe: dict[str, Any] = field(default_factory=dict)
-    max_ns: dict[str, int] = field(default_factory=dict)
     exit_code: int | None = None
 
     def count(self, name: str) -> int:
@@ -87,8 +86,6 @@ class SessionStats:
         for name, delta in record.get("hist", {}).items():
             if delta:
                 self.hist(name).merge(delta)
-        for name, value in record.get("max", {}).items():
-            side.max_ns[name] = value
         for sample in record.get("samples", ()):
             self.recent.append(sample)
             self.sample_count += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from ipc_explorer.transports.base import (
     ChannelClosed,
     ChannelPlan,
@@ -26,24 +28,11 @@ def register(cls: type[Transport]) -> type[Transport]:
     return cls
 
 
-def _load_builtin() -> None:
-    import importlib
-
-    for name in MECHANISMS:
-        importlib.import_module(f"ipc_explorer.transports.{name.replace('-', '_')}")
-
-
-def transport_names() -> list[str]:
-    return list(MECHANISMS)
-
-
 def get_transport(name: str) -> type[Transport]:
     """A transport class by name; ValueError listing the valid names otherwise."""
     if name not in MECHANISMS:
         raise ValueError(f"unknown mechanism {name!r}; valid mechanisms: {', '.join(MECHANISMS)}")
     if name not in _REGISTRY:
-        import importlib
-
         importlib.import_module(f"ipc_explorer.transports.{name.replace('-', '_')}")
     return _REGISTRY[name]
 
@@ -62,5 +51,4 @@ __all__ = [
     "TransportOptions",
     "get_transport",
     "register",
-    "transport_names",
 ]

@@ -31,8 +31,12 @@ from ipc_explorer.transports.base import (
     TransportOptions,
     monotonic_ns,
 )
-from ipc_explorer.transports.sockets import socket_buffer
-from ipc_explorer.transports.tcp import make_listener, set_nodelay
+from ipc_explorer.transports.sockets import (
+    open_connection,
+    set_nodelay,
+    socket_buffer,
+    tcp_listener,
+)
 
 #: A typical head (request line and headers) size, for the limit check before the run.
 HEAD_ALLOWANCE = 256
@@ -137,7 +141,7 @@ class HttpTransport(Transport):
     def create(
         cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
     ) -> ChannelPlan:
-        listener, port = make_listener(options, "HTTP port")
+        listener, port = tcp_listener(options, "HTTP port")
         buffer = socket_buffer(listener)
         return ChannelPlan(
             mechanism=cls.name,
@@ -158,19 +162,8 @@ class HttpTransport(Transport):
 
     def open(self) -> None:
         names = self.plan.names
-        if self.role == "receiver":
-            listener = socket.socket(fileno=self.plan.fds["receiver"]["listen"])
-            try:
-                sock, _ = listener.accept()
-            finally:
-                listener.close()
-        else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                sock.connect((names["host"], names["port"]))
-            except OSError as exc:
-                sock.close()
-                raise TransportError(f"cannot connect to the HTTP server: {exc.strerror}") from None
+        address = (names["host"], names["port"])
+        sock = open_connection(self.plan, self.role, socket.AF_INET, address, "HTTP server")
         # Head and body may go in separate segments; with Nagle on, delayed ACKs stall them.
         set_nodelay(sock, self.plan.options.nagle)
         self.sock = sock

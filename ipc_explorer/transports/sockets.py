@@ -5,9 +5,14 @@ before any child starts."""
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
-from ipc_explorer.transports.base import ChannelClosed, Frame, Role, TransportError
+from ipc_explorer.transports.base import (
+    ChannelPlan,
+    MessageTooLarge,
+    Role,
+    TransportError,
+    TransportOptions,
+)
 from ipc_explorer.transports.stream import (
     ByteStreamTransport,
     FrameReader,
@@ -30,6 +35,49 @@ def socket_buffer(sock: socket.socket) -> int:
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
 
 
+def listen_on(family: int, address: str | tuple[str, int], what: str) -> socket.socket:
+    """A listening socket made by the parent, for the receiver to inherit."""
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.bind(address)
+        listener.listen(1)
+    except OSError as exc:
+        listener.close()
+        raise bind_error(exc, what) from None
+    return listener
+
+
+def tcp_listener(options: TransportOptions, what: str) -> tuple[socket.socket, int]:
+    """A TCP listener on the options' host and port (0: any free one), and its port."""
+    address = (options.host, options.port)
+    listener = listen_on(socket.AF_INET, address, f"{what} {options.host}:{options.port}")
+    return listener, listener.getsockname()[1]
+
+
+def open_connection(
+    plan: ChannelPlan, role: Role, family: int, address: str | tuple[str, int], peer: str
+) -> socket.socket:
+    """The receiver accepts one connection on the inherited listener; the sender connects."""
+    if role == "receiver":
+        listener = socket.socket(fileno=plan.fds["receiver"]["listen"])
+        try:
+            conn, _ = listener.accept()
+        finally:
+            listener.close()
+        return conn
+    conn = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        conn.connect(address)
+    except OSError as exc:
+        conn.close()
+        raise TransportError(f"cannot connect to the {peer}: {exc.strerror}") from None
+    return conn
+
+
+def set_nodelay(sock: socket.socket, nagle: bool) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0 if nagle else 1)
+
+
 class ConnectedStreamTransport(ByteStreamTransport):
     """A byte-stream socket: the receiver accepts on the inherited listener, the sender connects."""
 
@@ -43,19 +91,7 @@ class ConnectedStreamTransport(ByteStreamTransport):
 
     def open(self) -> None:
         peer = "receiver" if self.role == "sender" else "sender"
-        if self.role == "receiver":
-            listener = socket.socket(fileno=self.plan.fds["receiver"]["listen"])
-            try:
-                conn, _ = listener.accept()
-            finally:
-                listener.close()
-        else:
-            conn = socket.socket(self.family, socket.SOCK_STREAM)
-            try:
-                conn.connect(self.connect_address())
-            except OSError as exc:
-                conn.close()
-                raise TransportError(f"cannot connect to the receiver: {exc.strerror}") from None
+        conn = open_connection(self.plan, self.role, self.family, self.connect_address(), peer)
         self.tune(conn)
         self.sock = conn
         self._write = socket_writer(conn, peer)
@@ -76,26 +112,5 @@ def dgram_send(
         raise closed_error(exc, peer) from None
     except OSError as exc:
         if exc.errno == 90:  # EMSGSIZE
-            from ipc_explorer.transports.base import MessageTooLarge
-
             raise MessageTooLarge(f"message too large ({exc.strerror}); {limit_text}") from None
         raise
-
-
-def unlink_quietly(path: str | Path) -> None:
-    try:
-        Path(path).unlink()
-    except OSError:
-        pass
-
-
-__all__ = [
-    "ChannelClosed",
-    "ConnectedStreamTransport",
-    "Frame",
-    "Role",
-    "bind_error",
-    "dgram_send",
-    "socket_buffer",
-    "unlink_quietly",
-]

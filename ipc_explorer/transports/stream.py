@@ -27,8 +27,11 @@ from ipc_explorer.transports.base import (
     monotonic_ns,
 )
 
-STREAM_HEADER = struct.Struct("<IQQII")  # length, then the envelope
+#: The length prefix (what follows: envelope + payload), then the envelope, packed in one go.
+STREAM_HEADER = struct.Struct("<I" + ENVELOPE.format.lstrip("<"))
 STREAM_OVERHEAD = STREAM_HEADER.size
+#: A module constant, not an attribute lookup, on the receiver's per-message path.
+ENVELOPE_SIZE = ENVELOPE.size
 _unpack_header = STREAM_HEADER.unpack_from
 _READ_CHUNK = 256 * 1024
 
@@ -71,7 +74,7 @@ class FrameReader:
         if self._end - start >= STREAM_OVERHEAD:
             length, seq, t_send, ser_ns, crc = _unpack_header(self._buf, start)
             stop = start + 4 + length
-            if stop <= self._end and length >= 24:
+            if stop <= self._end and length >= ENVELOPE_SIZE:
                 self._start = stop
                 return Frame(
                     seq, t_send, ser_ns, crc, self._view[start + STREAM_OVERHEAD : stop].tobytes()
@@ -87,7 +90,7 @@ class FrameReader:
         while end - start >= STREAM_OVERHEAD:
             length, seq, t_send, ser_ns, crc = _unpack_header(buf, start)
             stop = start + 4 + length
-            if stop > end or length < 24:
+            if stop > end or length < ENVELOPE_SIZE:
                 break
             frames.append(
                 Frame(seq, t_send, ser_ns, crc, view[start + STREAM_OVERHEAD : stop].tobytes())
@@ -101,7 +104,7 @@ class FrameReader:
             avail = self._end - self._start
             if avail >= STREAM_OVERHEAD:
                 (length,) = LENGTH_PREFIX.unpack_from(self._buf, self._start)
-                if length < ENVELOPE.size or length + 4 > MAX_STREAM_MESSAGE:
+                if length < ENVELOPE_SIZE or length + 4 > MAX_STREAM_MESSAGE:
                     raise TransportError(
                         f"corrupt stream: frame length {length} at buffer offset {self._start}"
                     )
@@ -175,9 +178,8 @@ class ByteStreamTransport(Transport):
     _reader: FrameReader
 
     def send(self, seq: int, ser_ns: int, crc: int, payload: bytes) -> int:
-        self._write(
-            STREAM_HEADER.pack(len(payload) + 24, seq, monotonic_ns(), ser_ns, crc), payload
-        )
+        header = STREAM_HEADER.pack(len(payload) + ENVELOPE_SIZE, seq, monotonic_ns(), ser_ns, crc)
+        self._write(header, payload)
         return len(payload) + STREAM_OVERHEAD
 
     def recv(self) -> Frame:
@@ -187,11 +189,10 @@ class ByteStreamTransport(Transport):
         return self._reader.read_batch()
 
     def wire_image(self, frame: Frame, forward: bool = True) -> tuple[bytes, list[Span]]:
-        header = STREAM_HEADER.pack(
-            len(frame.payload) + 24, frame.seq, frame.t_send, frame.ser_ns, frame.crc
-        )
+        header_length = len(frame.payload) + ENVELOPE_SIZE
+        header = STREAM_HEADER.pack(header_length, frame.seq, frame.t_send, frame.ser_ns, frame.crc)
         spans = [
-            Span(0, 4, "frame.length", "framing", f"length u32 {len(frame.payload) + 24}"),
+            Span(0, 4, "frame.length", "framing", f"length u32 {header_length}"),
             *envelope_spans(4, frame),
         ]
         return header + frame.payload, spans
@@ -199,5 +200,5 @@ class ByteStreamTransport(Transport):
     def framing_text(self) -> str:
         return (
             "byte stream, no boundaries: each message is one write of a u32 length prefix, "
-            "a 24-byte envelope (seq, t_send, serialize ns, crc32) and the payload"
+            f"a {ENVELOPE_SIZE}-byte envelope (seq, t_send, serialize ns, crc32) and the payload"
         )

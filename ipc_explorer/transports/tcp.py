@@ -11,23 +11,13 @@ from pathlib import Path
 
 from ipc_explorer.transports import register
 from ipc_explorer.transports.base import ChannelPlan, TransportOptions
-from ipc_explorer.transports.sockets import ConnectedStreamTransport, bind_error, socket_buffer
+from ipc_explorer.transports.sockets import (
+    ConnectedStreamTransport,
+    set_nodelay,
+    socket_buffer,
+    tcp_listener,
+)
 from ipc_explorer.transports.stream import stream_limits
-
-
-def make_listener(options: TransportOptions, what: str) -> tuple[socket.socket, int]:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        listener.bind((options.host, options.port))
-        listener.listen(1)
-    except OSError as exc:
-        listener.close()
-        raise bind_error(exc, f"{what} {options.host}:{options.port}") from None
-    return listener, listener.getsockname()[1]
-
-
-def set_nodelay(sock: socket.socket, nagle: bool) -> None:
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0 if nagle else 1)
 
 
 @register
@@ -40,7 +30,7 @@ class TcpTransport(ConnectedStreamTransport):
     def create(
         cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
     ) -> ChannelPlan:
-        listener, port = make_listener(options, "TCP port")
+        listener, port = tcp_listener(options, "TCP port")
         buffer = socket_buffer(listener)
         return ChannelPlan(
             mechanism=cls.name,

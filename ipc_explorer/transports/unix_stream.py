@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ipc_explorer.transports import register
 from ipc_explorer.transports.base import ChannelPlan, TransportOptions
-from ipc_explorer.transports.sockets import ConnectedStreamTransport, bind_error, socket_buffer
+from ipc_explorer.transports.sockets import ConnectedStreamTransport, listen_on, socket_buffer
 from ipc_explorer.transports.stream import stream_limits
 
 
@@ -27,13 +27,7 @@ class UnixStreamTransport(ConnectedStreamTransport):
         cls, options: TransportOptions, workdir: Path, tag: str, duplex: bool
     ) -> ChannelPlan:
         path = str(workdir / "channel.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(path)
-            listener.listen(1)
-        except OSError as exc:
-            listener.close()
-            raise bind_error(exc, path) from None
+        listener = listen_on(socket.AF_UNIX, path, path)
         buffer = socket_buffer(listener)
         return ChannelPlan(
             mechanism=cls.name,

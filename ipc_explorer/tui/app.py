@@ -29,6 +29,8 @@ from textual.widgets import Footer, Header
 
 from ipc_explorer.codecs import CodecError, codec_names, get_codec
 from ipc_explorer.codecs.sample import sample_payload
+from ipc_explorer.explain.flow import explain
+from ipc_explorer.inspector.annotated import annotate_sample
 from ipc_explorer.session import (
     PATTERNS,
     ChildExited,
@@ -39,12 +41,10 @@ from ipc_explorer.session import (
     SessionError,
     UsageError,
 )
-from ipc_explorer.inspector.annotated import annotate_sample
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError
 from ipc_explorer.tui.bytes_view import BytesPanel
 from ipc_explorer.tui.contend_screen import ContendScreen
 from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen
-from ipc_explorer.explain import explain
 from ipc_explorer.tui.flow import FlowPanel
 from ipc_explorer.tui.inspector_screen import InspectorScreen
 from ipc_explorer.tui.sync_view import SyncPanel

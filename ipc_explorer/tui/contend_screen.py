@@ -17,16 +17,14 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ipc_explorer.lab.run import (
-    EXPLANATIONS,
-    FIXES,
-    ContendConfig,
-    ContendRun,
-    LockStats,
-)
-from ipc_explorer.telemetry.histogram import Histogram
+from ipc_explorer.explain.lab import SCENARIOS as SCENARIO_TEXTS
+from ipc_explorer.explain.lab import WHERE_FIGURES_COME_FROM
 from ipc_explorer.lab.board import DONE, HOLDING, MAX_WORKERS, RUNNING, STARTING, WAITING
+from ipc_explorer.lab.config import FIXES, ContendConfig
 from ipc_explorer.lab.locks import LOCK_KINDS
+from ipc_explorer.lab.run import ContendRun
+from ipc_explorer.lab.stats import LockStats
+from ipc_explorer.telemetry.histogram import Histogram
 from ipc_explorer.tui.live_text import LiveText
 
 REFRESH_HZ = 10
@@ -217,20 +215,13 @@ class ContendScreen(Screen):
             f"lab: {cfg.scenario} · lock {cfg.lock}{fix} · {cfg.workers} workers · "
             f"{cfg.iterations:,} iterations · critical section {cfg.cs_us} µs"
         )
-        text = Text(EXPLANATIONS[cfg.scenario])
+        text = Text(SCENARIO_TEXTS[cfg.scenario])
         text.append(
             "\n\nKeys: 1-4 scenario, l lock, +/- workers, [ and ] critical section, "
             "p pause consumers/readers, o deadlock fix, r run again.",
             "dim",
         )
-        text.append(
-            "\n\nWhere the figures come from: a lock's value and (System V) its kernel "
-            "waiter count and last pid are the kernel's, read by this app; holders, waiters "
-            "and the timeline are what each worker writes in its slot of the shared board; "
-            "wait and hold times are each worker's own timing of its acquires and releases; "
-            "the counter, the record and the ring are read from the shared memory itself.",
-            "dim",
-        )
+        text.append("\n\n" + WHERE_FIGURES_COME_FROM, "dim")
         self.query_one("#explanation", Static).update(text)
 
     def refresh_view(self) -> None:

@@ -19,10 +19,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from ipc_explorer.codecs import Span, codec_names
+from ipc_explorer.inspector.annotated import AnnotatedMessage
 from ipc_explorer.inspector.compare import compare_formats
 from ipc_explorer.inspector.decoder import Decoded, InputError, decode, read_input
 from ipc_explorer.inspector.diff import diff_messages
-from ipc_explorer.inspector.annotated import AnnotatedMessage
 from ipc_explorer.tui.bytes_view import BytesPanel
 
 FORMATS = ["auto", *codec_names()]

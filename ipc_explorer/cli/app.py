@@ -1,0 +1,26 @@
+"""``ipc-explorer`` with no command: the app, on the chosen (or default) mechanism and format."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from ipc_explorer.cli.args import EXIT_OK
+from ipc_explorer.session import SessionConfig
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mechanism", "-m", default="pipe", help="mechanism for the default session"
+    )
+    parser.add_argument("--format", "-f", default="msgpack", help="format for the default session")
+
+
+def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
+    config = SessionConfig(mechanism=args.mechanism, format=args.format, count=None, rate=100)
+    config.validate()
+    from ipc_explorer.tui.app import run_app  # Textual loads only when the app runs
+
+    run_app(config)
+    return EXIT_OK

@@ -1,0 +1,66 @@
+"""What every command shares: exit statuses, the parser that exits 2 on bad usage, argument
+types, the channel options of ``run`` and ``bench``, and how a duration is printed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ipc_explorer.transports import TransportOptions
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 already
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def positive_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return values
+
+
+def cpu_pin(text: str) -> dict[str, int]:
+    values = positive_list(text)
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError("--pin takes two CPU numbers: SENDER,RECEIVER")
+    return {"sender": values[0], "receiver": values[1]}
+
+
+def add_channel_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("channel options")
+    g.add_argument("--nagle", action="store_true", help="tcp/http: turn Nagle's algorithm back on")
+    g.add_argument(
+        "--port", type=int, default=0, help="tcp/udp/http: port on 127.0.0.1 (default: any free)"
+    )
+    g.add_argument("--pipe-size", type=int, help="pipe/fifo: buffer size with F_SETPIPE_SZ")
+    g.add_argument("--slots", type=int, default=8, help="shm: slots in the ring (default 8)")
+    g.add_argument(
+        "--slot-size", type=int, default=65536, help="shm: bytes per slot (default 65536)"
+    )
+    g.add_argument(
+        "--pin", type=cpu_pin, metavar="S,R", help="pin sender and receiver to these CPUs"
+    )
+
+
+def transport_options(args: argparse.Namespace) -> TransportOptions:
+    return TransportOptions(
+        port=args.port,
+        nagle=args.nagle,
+        pipe_size=args.pipe_size,
+        slots=args.slots,
+        slot_size=args.slot_size,
+    )
+
+
+def fmt_us(value: float) -> str:
+    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"

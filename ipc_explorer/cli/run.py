@@ -1,0 +1,144 @@
+"""``ipc-explorer run``: one session headless, its summary as a table or one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ipc_explorer.cli.args import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_channel_options,
+    fmt_us,
+    transport_options,
+)
+from ipc_explorer.session import PATTERNS, Session, SessionConfig
+from ipc_explorer.transports import MECHANISMS
+
+
+def add_parser(sub: Any) -> None:
+    run = sub.add_parser("run", help="run one session headless and print its summary")
+    run.add_argument("--mechanism", "-m", default="pipe", help=f"one of: {', '.join(MECHANISMS)}")
+    run.add_argument("--format", "-f", default="msgpack", help="one of: json, xml, msgpack, struct")
+    run.add_argument("--pattern", "-p", default="stream", help=f"one of: {', '.join(PATTERNS)}")
+    run.add_argument(
+        "--count", "-n", type=int, default=1000, help="messages to send (default 1000)"
+    )
+    run.add_argument(
+        "--size", "-s", type=int, default=64, help="bytes of payload data per message (default 64)"
+    )
+    run.add_argument(
+        "--rate", "-r", type=float, help="messages per second (default: as fast as possible)"
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    run.add_argument(
+        "--corrupt-every",
+        type=int,
+        metavar="N",
+        help="fault injection: flip a byte in every Nth message after its checksum is taken",
+    )
+    add_channel_options(run)
+    run.set_defaults(execute=execute)
+
+
+async def run_session(config: SessionConfig) -> dict[str, Any]:
+    """Run one session to the end; SIGINT/SIGTERM stop it cleanly (children, kernel objects)."""
+    session = Session(config)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = []
+
+    def on_signal(signum: int) -> None:
+        interrupted.append(signum)
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await session.start()
+        return await session.run_to_completion()
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        await session.stop()
+        raise KeyboardInterrupt from None
+    finally:
+        await session.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    lat = summary["latency_us"]
+    table = Table(
+        title=f"{summary['mechanism']} · {summary['format']} · {summary['pattern']}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column(style="bold")
+    table.add_column()
+    channel = summary.get("channel") or {}
+    table.add_row("channel", str(channel.get("kernel_object", "")))
+    table.add_row("messages", f"{summary['sent']:,} sent, {summary['received']:,} received")
+    integrity = ", ".join(
+        f"{k} {summary[k]:,}" for k in ("lost", "duplicated", "reordered", "corrupt")
+    )
+    if not summary["reliable"]:
+        integrity += " (datagrams may drop: counted, never retried"
+        if summary.get("kernel_drops") is not None:
+            integrity += f"; the kernel counted {summary['kernel_drops']:,} drops"
+        integrity += ")"
+    table.add_row("integrity", integrity)
+    table.add_row(
+        "bytes", f"{summary['payload_bytes']:,} payload, {summary['wire_bytes']:,} on the wire"
+    )
+    table.add_row(
+        "throughput",
+        f"{summary['msgs_per_s']:,.0f} msgs/s, {summary['mb_per_s']:,.2f} MB/s "
+        f"over {summary['elapsed_s']:.3f} s",
+    )
+    table.add_row(
+        f"latency ({summary['latency_kind']}, µs)",
+        "  ".join(f"{q} {fmt_us(lat[q])}" for q in ("p50", "p90", "p99", "max")),
+    )
+    stages = summary["stages_us"]
+    table.add_row("stages (median µs)", "  ".join(f"{k} {fmt_us(v)}" for k, v in stages.items()))
+    table.add_row("setup", f"{summary['setup_ms']:.1f} ms to open the channel")
+    table.add_row("placement", summary["placement"])
+    console.print(table)
+    for problem in summary["problems"]:
+        console.print(f"[red]problem:[/] {problem}")
+    if not summary["ok"]:
+        console.print("[red bold]integrity check failed[/]")
+
+
+def config_from(args: argparse.Namespace) -> SessionConfig:
+    return SessionConfig(
+        mechanism=args.mechanism,
+        format=args.format,
+        pattern=args.pattern,
+        count=args.count,
+        size=args.size,
+        rate=args.rate,
+        options=transport_options(args),
+        cpus=args.pin,
+        corrupt_every=args.corrupt_every,
+    )
+
+
+def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
+    config = config_from(args)
+    config.validate()
+    summary = asyncio.run(run_session(config))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary, console)
+    return EXIT_OK if summary["ok"] else EXIT_FAILED

@@ -1,0 +1,106 @@
+"""What to say about each mechanism and format of the message flow: short, correct, good enough
+to teach from."""
+
+from __future__ import annotations
+
+MECHANISMS: dict[str, str] = {
+    "pipe": (
+        "**Anonymous pipe** - `pipe(2)` gives two file descriptors, a read end and a write end, "
+        "around a kernel buffer (64 KiB by default, up to /proc/sys/fs/pipe-max-size with "
+        "F_SETPIPE_SZ). Only processes that inherit the descriptors can use it: here the parent "
+        "made the pipe and passed one end to each child.\n\n"
+        "It is a **byte stream**: the kernel keeps no message boundaries, so each message is "
+        "framed with a length prefix. A write of up to PIPE_BUF (4096 B) is atomic; larger ones "
+        "may interleave with other writers. When the reader stops, the buffer fills and the "
+        "writer **blocks**: pause the receiver to watch it. When the reader is gone, a write "
+        "fails with **EPIPE**.\n\n"
+        "Use it for parent/child plumbing (shell pipelines, subprocess output)."
+    ),
+    "fifo": (
+        "**Named pipe (FIFO)** - a pipe with a name in the file system (`mkfifo`), here in a "
+        "private 0700 directory. Unrelated processes can open it by path; `open()` blocks until "
+        "both a reader and a writer exist. Otherwise it behaves like an anonymous pipe: byte "
+        "stream, 64 KiB buffer, blocking writer, EPIPE when the reader is gone.\n\n"
+        "Use it when two programs that do not share a parent must talk through a file path."
+    ),
+    "unix-stream": (
+        "**Unix domain stream socket** - a connected socket between two processes on one "
+        "machine, addressed by a socket file. No network stack: the kernel copies from one "
+        "socket buffer to the other. The receiver can ask who the peer is (SO_PEERCRED: pid, "
+        "uid, gid), which is why local daemons (Docker, systemd, X11, PostgreSQL) use it.\n\n"
+        "A byte stream, framed here with a length prefix; a full buffer blocks the writer; a "
+        "dead peer gives EPIPE or ECONNRESET."
+    ),
+    "unix-dgram": (
+        "**Unix domain datagram socket** - like UDP but local, and **reliable**: boundaries are "
+        "kept (one message per datagram, no framing needed) and a datagram is never dropped - "
+        "when the receiver's queue is full the sender blocks. The largest datagram is bounded "
+        "by the socket's send buffer (measured at start)."
+    ),
+    "tcp": (
+        "**TCP on loopback** - the full network stack on 127.0.0.1: sequence numbers, "
+        "acknowledgements, flow control, retransmission (never needed on loopback). A byte "
+        "stream, framed here.\n\n"
+        "**Nagle's algorithm** holds a small write back until the previous one is acknowledged, "
+        "and the peer's **delayed ACK** waits up to ~40 ms hoping to piggyback: together they "
+        "turn a sub-millisecond round trip into ~40 ms. ipc-explorer sets TCP_NODELAY; turn "
+        "Nagle back on (`n`) in ping-pong to see the stall."
+    ),
+    "udp": (
+        "**UDP on loopback** - datagrams with no connection, no acknowledgement, no retry. The "
+        "largest payload is 65507 bytes (65535 minus the IP and UDP headers). When the "
+        "receiver's buffer is full the kernel **drops** the datagram and counts it "
+        "(/proc/net/udp, the drops column): ipc-explorer counts what never arrived and shows "
+        "the kernel's count beside it. Pause the receiver to watch the losses grow."
+    ),
+    "shm": (
+        "**Shared memory + semaphores** - both processes map the same POSIX shared memory "
+        "segment; a message is copied into a slot of a ring buffer and read from it, with no "
+        "kernel buffer in between. The ring is guarded the classic way: semaphore **empty** "
+        "counts free slots (the producer waits on it when the ring is full), **full** counts "
+        "filled slots (the consumer waits on it), and **mutex** guards the ring's indices.\n\n"
+        "The kernel tells each semaphore's value (sem_getvalue) but not who waits: the wait and "
+        "hold times shown come from the processes themselves."
+    ),
+    "mq": (
+        "**POSIX message queue** - the kernel keeps whole messages, in priority order, up to a "
+        "depth (msg_max, 10 here) and a size (msgsize_max, 8192 bytes here). A full queue "
+        "blocks the sender; an empty one blocks the receiver. Limits come from "
+        "/proc/sys/fs/mqueue and asking for more fails even as root."
+    ),
+    "http": (
+        "**HTTP/1.1 on loopback** - TCP plus a text protocol: every message is a `POST /messages` "
+        "request with a request line and headers, answered by a status line and headers. The "
+        "head is a couple of hundred bytes around every payload and must be parsed on both "
+        "sides: compare the overhead line of the bytes panel with a Unix socket's 28 bytes.\n\n"
+        "Keep-alive reuses one connection; without pipelining each request waits for its "
+        "response, so even the stream pattern is one round trip per message."
+    ),
+}
+
+FORMATS: dict[str, str] = {
+    "json": (
+        "**JSON** - text: keys are written out in every message, numbers as decimal digits, "
+        "strings in quotes with escapes. Readable and universal, larger and slower to parse "
+        "than binary formats."
+    ),
+    "xml": (
+        "**XML** - text with tags: every value is wrapped in an element named after its key, "
+        "with a type attribute where needed. The most bytes per value and the slowest parse; "
+        "DOCTYPEs are refused (no entity expansion bombs)."
+    ),
+    "msgpack": (
+        "**MessagePack** - binary JSON: a type byte before each value, small ints and short "
+        "strings packed into that byte (fixint, fixstr), lengths as 8/16/32-bit fields. Keys "
+        "are still sent in every message, but numbers and lengths cost a byte or a few."
+    ),
+    "struct": (
+        "**C struct** - a fixed binary layout agreed in advance: no keys and no type tags, "
+        "just the fields at known offsets (a magic, a version, int64, length-prefixed strings, "
+        "float64). The smallest and fastest, and it breaks the day one side changes the layout."
+    ),
+}
+
+
+def explain(mechanism: str, fmt: str) -> str:
+    return f"{MECHANISMS.get(mechanism, '')}\n\n---\n\n{FORMATS.get(fmt, '')}"
