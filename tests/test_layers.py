@@ -29,7 +29,7 @@ ALLOWED = {
     # the faces
     "session": {"transports", "codecs", "telemetry", "floor"},
     "lab": {"explain", "telemetry"},
-    "inspector": {"codecs"},
+    "inspector": {"codecs", "telemetry"},
     # the programs the parent starts; a lab worker shares the lab's board and locks
     "children": {"transports", "codecs", "telemetry", "lab.board", "lab.locks"},
     # primitives

@@ -4,6 +4,8 @@ types, the channel options of ``run`` and ``bench``, and how a duration is print
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 
 from ipc_explorer.transports import TransportOptions
@@ -64,3 +66,13 @@ def transport_options(args: argparse.Namespace) -> TransportOptions:
 
 def fmt_us(value: float) -> str:
     return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def cancel_on_signals() -> None:
+    """SIGINT and SIGTERM cancel the running task: its ``finally`` stops the children and
+    removes every kernel object, then the command exits as interrupted (130)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ from ipc_explorer.cli.args import (
     EXIT_FAILED,
     EXIT_OK,
     add_channel_options,
+    cancel_on_signals,
     fmt_us,
     positive_list,
     transport_options,
@@ -73,11 +73,7 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     base = SessionConfig(options=transport_options(args), cpus=args.pin)
 
     async def go() -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+        cancel_on_signals()
         try:
             return await run_bench(
                 mechanisms,

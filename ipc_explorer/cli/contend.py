@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from ipc_explorer.cli.args import cancel_on_signals
 from ipc_explorer.lab.config import FIXES, SCENARIOS, ContendConfig
 from ipc_explorer.lab.locks import LOCK_KINDS
 from ipc_explorer.lab.run import ContendRun
@@ -69,11 +69,7 @@ def config_from(args: argparse.Namespace) -> ContendConfig:
 
 async def run_contend(config: ContendConfig) -> dict[str, Any]:
     run = ContendRun(config)
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+    cancel_on_signals()
     try:
         await run.start()
         return await run.wait()

@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, NoReturn
+from typing import Any
 
 from ipc_explorer.codecs import register
-from ipc_explorer.codecs.base import Codec, DecodeError, EncodeError, PartialDecode, Span
-from ipc_explorer.codecs.tree import MAX_DEPTH, item_path, member_path, short_text, too_deep
+from ipc_explorer.codecs.base import Codec, EncodeError, Span
+from ipc_explorer.codecs.tree import (
+    MAX_DEPTH,
+    SpanReader,
+    item_path,
+    member_path,
+    short_text,
+    too_deep,
+)
 
 
 def _brackets(data: bytes) -> int:
@@ -100,20 +107,12 @@ class _Frame:
         self.key: str | None = None
 
 
-class _JsonReader:
+class _JsonReader(SpanReader):
     """Iterative byte-level JSON parser that records a span for every byte it reads."""
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.spans: list[Span] = []
-        self.root: Any = None
+        super().__init__(data)
         self.stack: list[_Frame] = []
-
-    def fail(self, offset: int, message: str) -> NoReturn:
-        raise DecodeError(offset, message, PartialDecode(self.root, self.spans))
-
-    def span(self, start: int, end: int, path: str, kind: str, label: str) -> None:
-        self.spans.append(Span(start, end, path, kind, label))
 
     def skip_whitespace(self, pos: int, path: str) -> int:
         end = _WHITESPACE.match(self.data, pos).end()

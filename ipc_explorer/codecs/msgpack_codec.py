@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import struct
 import threading
-from typing import Any, NoReturn
+from typing import Any
 
 import msgpack
 
 from ipc_explorer.codecs import register
-from ipc_explorer.codecs.base import Codec, DecodeError, EncodeError, PartialDecode, Span
-from ipc_explorer.codecs.tree import MAX_DEPTH, item_path, member_path, short_text, too_deep
+from ipc_explorer.codecs.base import Codec, EncodeError, Span
+from ipc_explorer.codecs.tree import (
+    MAX_DEPTH,
+    SpanReader,
+    item_path,
+    member_path,
+    short_text,
+    too_deep,
+)
 
 # Type bytes that start an array or a map (they may also sit inside strings: an upper bound).
 _NOT_CONTAINER_BYTES = bytes(
@@ -154,20 +161,12 @@ class _Frame:
         self.expect_key = self.is_map
 
 
-class _MsgpackReader:
+class _MsgpackReader(SpanReader):
     """Iterative MessagePack walker recording a span for every byte it reads."""
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.spans: list[Span] = []
-        self.root: Any = None
+        super().__init__(data)
         self.stack: list[_Frame] = []
-
-    def fail(self, offset: int, message: str) -> NoReturn:
-        raise DecodeError(offset, message, PartialDecode(self.root, self.spans))
-
-    def span(self, start: int, end: int, path: str, kind: str, label: str) -> None:
-        self.spans.append(Span(start, end, path, kind, label))
 
     def read(self) -> Any:
         data, stack = self.data, self.stack

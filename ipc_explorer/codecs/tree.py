@@ -8,7 +8,9 @@ import json
 import re
 from collections.abc import Callable
 from itertools import chain, compress
-from typing import Any
+from typing import Any, NoReturn
+
+from ipc_explorer.codecs.base import DecodeError, PartialDecode, Span
 
 #: Deepest container nesting any codec accepts; deeper input would blow recursive consumers.
 MAX_DEPTH = 512
@@ -106,3 +108,19 @@ def too_deep(
     if verdict is None:
         verdict = openers(data) > MAX_DEPTH and bool(exceeds_depth(value))
     return verdict
+
+
+class SpanReader:
+    """Base of a codec's byte walker: the bytes, the spans read so far and the value built so
+    far, which an error carries with its offset (the inspector shows the partial tree)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.spans: list[Span] = []
+        self.root: Any = None
+
+    def fail(self, offset: int, message: str) -> NoReturn:
+        raise DecodeError(offset, message, PartialDecode(self.root, self.spans))
+
+    def span(self, start: int, end: int, path: str, kind: str, label: str) -> None:
+        self.spans.append(Span(start, end, path, kind, label))
