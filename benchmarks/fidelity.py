@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,39 +22,37 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ipc_explorer.cli import run_session  # noqa: E402
+from ipc_explorer.cli.run import run_session  # noqa: E402
+from ipc_explorer.floor import run_floor  # noqa: E402
 from ipc_explorer.session import SessionConfig  # noqa: E402
-from ipc_explorer.session.bench import load_floor  # noqa: E402
+from ipc_explorer.session.bench import floor_ratios, floor_wire_bytes  # noqa: E402
+from ipc_explorer.telemetry.percentiles import median  # noqa: E402
+
+
+def instrument_summary(
+    mechanism: str, pattern: str, size: int, count: int, fmt: str, pin: dict | None
+) -> dict[str, Any]:
+    """One ``ipc-explorer run`` session's summary."""
+    config = SessionConfig(
+        mechanism=mechanism, format=fmt, pattern=pattern, count=count, size=size, cpus=pin
+    )
+    return asyncio.run(run_session(config))
 
 
 def measure_instrument(
     mechanism: str, pattern: str, size: int, count: int, fmt: str, pin: dict | None
 ) -> dict:
-    summary = asyncio.run(
-        run_session(
-            SessionConfig(
-                mechanism=mechanism,
-                format=fmt,
-                pattern=pattern,
-                count=count,
-                size=size,
-                cpus=pin,
-            )
-        )
-    )
+    summary = instrument_summary(mechanism, pattern, size, count, fmt, pin)
     return {
         "p50": summary["latency_us"]["p50"],
         "p99": summary["latency_us"]["p99"],
         "msgs_per_s": summary["msgs_per_s"],
-        "wire": summary["wire_bytes"] / max(summary["sent"], 1),
         "ok": summary["ok"],
     }
 
 
-def measure_floor(
-    floor: Any, mechanism: str, pattern: str, wire: int, count: int, pin: dict | None
-) -> dict:
-    result = floor.run_floor(
+def measure_floor(mechanism: str, pattern: str, wire: int, count: int, pin: dict | None) -> dict:
+    result = run_floor(
         mechanism, pattern, wire, count, [pin["sender"], pin["receiver"]] if pin else None
     )
     rtt = result.get("rtt_us") or {}
@@ -84,15 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.pin:
         s, r = (int(x) for x in args.pin.split(","))
         pin = {"sender": s, "receiver": r}
-    floor = load_floor()
     mechanisms = args.mechanisms.split(",")
     runs: dict[tuple[str, str, str], list[dict]] = {}
     placement = ""
-    # Bytes per message on the wire, so that the floor moves exactly what the instrument moves.
+    # Bytes per message on the wire, taken as `ipc-explorer bench --floor` takes them: from an
+    # instrument stream of the same length, so that the floor moves what the instrument moves.
     wire = {
-        (m, p): round(measure_instrument(m, p, args.size, 200, args.format, pin)["wire"])
+        m: floor_wire_bytes(
+            instrument_summary(m, "stream", args.size, args.count, args.format, pin)
+        )
         for m in mechanisms
-        for p in ("ping-pong", "stream")
     }
     for round_no in range(args.rounds):
         for mechanism in mechanisms:
@@ -104,15 +102,13 @@ def main(argv: list[str] | None = None) -> int:
                             mechanism, pattern, args.size, count, args.format, pin
                         )
                     else:
-                        result = measure_floor(
-                            floor, mechanism, pattern, wire[mechanism, pattern], count, pin
-                        )
+                        result = measure_floor(mechanism, pattern, wire[mechanism], count, pin)
                         placement = result["placement"]
                     runs.setdefault((mechanism, pattern, kind), []).append(result)
             print(f"round {round_no + 1}/{args.rounds}: {mechanism} done", file=sys.stderr)
 
     def med(key: tuple, field: str) -> float:
-        return statistics.median(r[field] for r in runs[key])
+        return median(r[field] for r in runs[key])
 
     report = []
     for mechanism in mechanisms:
@@ -131,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             "floor_msgs_per_s": med(st_floor, "msgs_per_s"),
             "all_verified": all(r["ok"] for key in (pp_ours, st_ours) for r in runs[key]),
         }
-        row["rtt_ratio"] = round(row["rtt_p50_us"] / row["floor_rtt_p50_us"], 2)
-        row["throughput_ratio"] = round(row["msgs_per_s"] / row["floor_msgs_per_s"], 3)
+        floor = {"rtt_p50_us": row["floor_rtt_p50_us"], "msgs_per_s": row["floor_msgs_per_s"]}
+        row.update(floor_ratios(row, floor))
         report.append(row)
     result = {
         "format": args.format,
@@ -157,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     for row in report:
         print(
             f"{row['mechanism']:12} {row['rtt_p50_us']:11.1f} {row['floor_rtt_p50_us']:7.1f} "
-            f"{row['rtt_ratio']:5.2f}x {row['rtt_p99_us']:8.1f} {row['floor_rtt_p99_us']:7.1f} "
+            f"{_ratio(row['rtt_ratio'])} {row['rtt_p99_us']:8.1f} {row['floor_rtt_p99_us']:7.1f} "
             f"{row['msgs_per_s']:9,.0f} {row['floor_msgs_per_s']:10,.0f} "
-            f"{row['throughput_ratio']:5.2f}x"
+            f"{_ratio(row['throughput_ratio'])}"
         )
     return 0
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:5.2f}x" if value is not None else "     -"
 
 
 if __name__ == "__main__":

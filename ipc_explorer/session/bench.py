@@ -2,38 +2,45 @@
 
 Each (mechanism, format, size) runs a ping-pong session (round-trip latency) and a stream
 session (throughput), sequentially so that runs do not compete for the two cores. With
-``floor``, the bare Python loop of benchmarks/floor.py runs on the same mechanism with the same
-bytes per message in the same pass, and the ratio says what the instrument costs.
+``floor``, the bare Python loop of ``ipc_explorer.floor`` runs on the same mechanism with the
+same bytes per message in the same pass, and the ratio says what the instrument costs.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from ipc_explorer.session.config import SessionConfig, UsageError
+from ipc_explorer.floor import run_floor
+from ipc_explorer.session.config import SessionConfig
 from ipc_explorer.session.session import run_once
 from ipc_explorer.transports import MessageTooLarge, get_transport
 
-FLOOR_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "floor.py"
+
+def floor_wire_bytes(summary: dict[str, Any]) -> int:
+    """The message size to give the floor for an instrument run: the run's wire bytes per
+    message (framing and headers included), so that both move the same bytes; 8 at least, so
+    that a run that sent nothing still gives a size every byte stream can frame."""
+    per_message = summary["wire_bytes"] / summary["sent"] if summary["sent"] else 0
+    return max(round(per_message), 8)
 
 
-def load_floor() -> ModuleType:
-    """benchmarks/floor.py from the source tree (it is kept out of the package on purpose)."""
-    if not FLOOR_PATH.exists():
-        raise UsageError(
-            f"--floor needs the repository's benchmarks/floor.py ({FLOOR_PATH} not found); "
-            "run from a clone installed with pip install -e ."
-        )
-    spec = importlib.util.spec_from_file_location("ipc_explorer_floor", FLOOR_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def floor_ratios(instrument: dict[str, Any], floor: dict[str, Any]) -> dict[str, float | None]:
+    """The instrument against the floor, both given as ``rtt_p50_us`` and ``msgs_per_s``.
+
+    ``rtt_ratio`` is how many floor round trips one instrument round trip takes,
+    ``throughput_ratio`` the share of the floor's rate the instrument reaches; None where the
+    floor has no figure (no round trip completed).
+    """
+
+    def ratio(ours: float | None, theirs: float | None) -> float | None:
+        return round(ours / theirs, 2) if ours is not None and theirs else None
+
+    return {
+        "rtt_ratio": ratio(instrument["rtt_p50_us"], floor["rtt_p50_us"]),
+        "throughput_ratio": ratio(instrument["msgs_per_s"], floor["msgs_per_s"]),
+    }
 
 
 async def _session(config: SessionConfig) -> dict[str, Any]:
@@ -51,7 +58,6 @@ async def run_bench(
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (mechanism, format, size)."""
-    floor_module = load_floor() if floor else None
     rows = []
     for mechanism in mechanisms:
         get_transport(mechanism)  # unknown names fail before anything runs
@@ -64,7 +70,7 @@ async def run_bench(
                         replace(base, mechanism=mechanism, format=fmt, size=size),
                         count,
                         round_trips,
-                        floor_module,
+                        floor,
                     )
                 )
     rows.sort(key=lambda r: (r.get("skipped") is not None, r.get("rtt_p50_us") or 0.0))
@@ -72,7 +78,7 @@ async def run_bench(
 
 
 async def _bench_one(
-    config: SessionConfig, count: int, round_trips: int, floor_module: ModuleType | None
+    config: SessionConfig, count: int, round_trips: int, floor: bool
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "mechanism": config.mechanism,
@@ -102,18 +108,18 @@ async def _bench_one(
         stages_us=pp["stages_us"],
         placement=pp["placement"],
     )
-    if floor_module is not None:
-        wire = max(int(round(per_message)), 8)
+    if floor:
+        wire = floor_wire_bytes(st)
         pin = [config.cpus["sender"], config.cpus["receiver"]] if config.cpus else None
-        f_pp = floor_module.run_floor(config.mechanism, "ping-pong", wire, round_trips, pin)
-        f_st = floor_module.run_floor(config.mechanism, "stream", wire, count, pin)
-        floor_rtt = (f_pp.get("rtt_us") or {}).get("p50") or 0
+        f_pp = run_floor(config.mechanism, "ping-pong", wire, round_trips, pin)
+        f_st = run_floor(config.mechanism, "stream", wire, count, pin)
+        floor_figures = {
+            "rtt_p50_us": (f_pp.get("rtt_us") or {}).get("p50") or 0,
+            "msgs_per_s": f_st.get("msgs_per_s") or 0,
+        }
         row.update(
-            floor_rtt_p50_us=floor_rtt,
-            floor_msgs_per_s=f_st.get("msgs_per_s") or 0,
-            rtt_ratio=round(row["rtt_p50_us"] / floor_rtt, 2) if floor_rtt else None,
-            throughput_ratio=(
-                round(row["msgs_per_s"] / f_st["msgs_per_s"], 2) if f_st.get("msgs_per_s") else None
-            ),
+            floor_rtt_p50_us=floor_figures["rtt_p50_us"],
+            floor_msgs_per_s=floor_figures["msgs_per_s"],
+            **floor_ratios(row, floor_figures),
         )
     return row
