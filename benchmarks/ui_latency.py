@@ -18,7 +18,6 @@ import os
 import pty
 import random
 import select
-import statistics
 import struct
 import subprocess
 import sys
@@ -30,6 +29,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ipc_explorer.telemetry.percentiles import summary  # noqa: E402
 
 
 class Terminal:
@@ -152,18 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(min(10, max(end - time.monotonic(), 0)))
     finally:
         term.close()
-    latencies.sort()
     marks = [r for r in rss if r[0] >= 0] if rss else []
     trend = {f"{m:.0f} min": round(v, 1) for m, v in marks[:: max(1, len(marks) // 10)]}
     result = {
         "mechanism": args.mechanism,
         "presses": len(latencies),
-        "key_to_screen_ms": {
-            "p50": round(statistics.median(latencies), 1),
-            "p90": round(latencies[int(len(latencies) * 0.9)], 1),
-            "p99": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
-            "max": round(latencies[-1], 1),
-        },
+        "key_to_screen_ms": {k: round(v, 1) for k, v in summary(latencies).items()},
         "cpu_percent_while_timed": cpu,
         "rss_mib": {"trend": trend, "first": round(rss[0][1], 1), "last": round(rss[-1][1], 1)},
     }

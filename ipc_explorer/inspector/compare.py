@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ipc_explorer.codecs import CodecError, codec_names, get_codec
+from ipc_explorer.telemetry.percentiles import median
 
 VALUE_KINDS = {"string", "int", "float", "bool", "null", "bytes"}
 KEY_KINDS = {"key", "tag", "attr"}
@@ -28,13 +29,13 @@ class FormatCost:
 
 
 def _median_us(fn: Any, repeats: int) -> float:
+    """The median time of ``repeats`` calls, in µs: one slow call (a GC pause) moves no row."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter_ns()
         fn()
         times.append(time.perf_counter_ns() - t0)
-    times.sort()
-    return times[len(times) // 2] / 1000
+    return median(times) / 1000
 
 
 def compare_formats(value: Any, repeats: int = REPEATS) -> list[FormatCost]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ipc_explorer.telemetry.percentiles import nearest_rank
+
 SUB_BITS = 5
 _SUB = 1 << SUB_BITS
 _EXACT = 1 << (SUB_BITS + 1)
@@ -100,11 +102,11 @@ class Histogram:
                 self.max = bucket_low(b)
 
     def percentile(self, q: float) -> float:
-        """The q-th percentile (0..100) from the merged counts; 0 when empty."""
+        """The q-th percentile (0..100) from the merged counts, by nearest rank (the bucket of
+        the value at that rank); 0 when empty."""
         if not self.total:
             return 0.0
-        rank = max(1, int(round(q / 100 * self.total + 0.5 - 1e-9)))
-        rank = min(rank, self.total)
+        rank = nearest_rank(q, self.total)
         seen = 0
         for b in sorted(self.counts):
             seen += self.counts[b]
