@@ -1,8 +1,9 @@
 """The layout holds: layers point down only, the core knows no UI, modules stay readable.
 
-Front ends (cli, tui) over the three faces (session, lab, inspector) over the primitives
-(transports, codecs, sync, telemetry); the children are programs of their own; explain holds
-prose only; the floor shares nothing with the instrument but the percentile rule.
+Front ends (cli, tui) over teaching (teach) over the three faces (session, lab, inspector) over
+the primitives (transports, codecs, sync, telemetry, kernel); the children are programs of
+their own; explain holds prose only; the floor shares nothing with the instrument but the
+percentile rule.
 """
 
 from __future__ import annotations
@@ -22,10 +23,21 @@ PACKAGE = ROOT / "ipc_explorer"
 
 #: What each package may import from ipc_explorer, besides itself and the package root.
 #: A dotted entry ("lab.board") allows that module only.
+# fmt: off
 ALLOWED = {
     # front ends
-    "cli": {"tui", "session", "lab", "inspector", "explain", "transports", "codecs", "telemetry"},
-    "tui": {"session", "lab", "inspector", "explain", "transports", "codecs", "telemetry"},
+    "cli": {
+        "tui", "teach", "session", "lab", "inspector", "explain",
+        "transports", "codecs", "telemetry", "kernel",
+    },
+    "tui": {
+        "teach", "session", "lab", "inspector", "explain",
+        "transports", "codecs", "telemetry", "kernel",
+    },
+    # teaching, built on the faces below it
+    "teach": {
+        "session", "lab", "inspector", "explain", "transports", "codecs", "telemetry", "kernel",
+    },
     # the faces
     "session": {"transports", "codecs", "telemetry", "floor"},
     "lab": {"explain", "telemetry"},
@@ -33,7 +45,8 @@ ALLOWED = {
     # the programs the parent starts; a lab worker shares the lab's board and locks
     "children": {"transports", "codecs", "telemetry", "lab.board", "lab.locks"},
     # primitives
-    "transports": {"codecs", "sync"},
+    "transports": {"codecs", "sync", "kernel"},
+    "kernel": set(),
     "codecs": set(),
     "sync": set(),
     "telemetry": set(),
@@ -41,6 +54,7 @@ ALLOWED = {
     # the bare-loop baseline: nothing of the instrument
     "floor": {"telemetry.percentiles"},
 }
+# fmt: on
 BELOW_THE_UI = sorted(set(ALLOWED) - {"cli", "tui"})
 MAX_LINES = 600
 

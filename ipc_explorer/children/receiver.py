@@ -86,6 +86,9 @@ class Receiver(ChildRuntime):
                 if not running.is_set():
                     self.wait_while_paused("recv")
                     continue
+                if self.stepping:
+                    self.receive_in_steps(decode, pingpong)
+                    continue
                 batch = recv_batch()
                 # Counters live in locals for the batch and are published after it, so that the
                 # status thread sees them whenever the loop blocks (only ever between batches).
@@ -146,6 +149,62 @@ class Receiver(ChildRuntime):
             self.in_loop = True
             while not self.stopping:
                 time.sleep(0.05)
+
+    def receive_in_steps(self, decode: Any, pingpong: bool) -> None:
+        """One message, held before each stage (step mode): the slow, plain twin of the loop.
+
+        Nothing is received before the parent allows it, so that the message sits in the
+        kernel meanwhile. Timings of a held message are not recorded (they would be the
+        user's pauses); counts and integrity are, as for any message.
+        """
+        assert self.channel is not None
+        if not self.await_step("receive"):
+            return
+        self.op = "recv"
+        frame = self.channel.recv()
+        t_recv = monotonic_ns()
+        payload = frame.payload
+        self.stage_done("receive", seq=frame.seq, payload_bytes=len(payload))
+        stepping = self.await_step("deserialize")
+        crc_ok = crc32(payload) == frame.crc
+        error = None if crc_ok else "checksum mismatch"
+        if crc_ok:
+            try:
+                decode(payload)
+            except DecodeError as exc:
+                error = str(exc)
+        t_done = monotonic_ns()
+        if stepping:
+            self.stage_done("deserialize", seq=frame.seq, crc_ok=crc_ok, error=error)
+            stepping = self.await_step("verified")
+        tracker = self.tracker
+        expected = tracker.next
+        tracker.see(frame.seq)
+        self.received += 1
+        self.payload_bytes += len(payload)
+        if not self.received - 1:
+            self.t_first = t_recv
+        self.t_last = t_done
+        if error is not None:
+            self.corrupt += 1
+            self.event("corrupt", f"message {frame.seq}: {error}", seq=frame.seq)
+        self.recent.append((frame, t_recv, t_done, error))
+        if stepping:
+            self.stage_done(
+                "verified",
+                seq=frame.seq,
+                expected_seq=expected,
+                in_order=frame.seq == expected,
+                intact=error is None,
+                missing=len(tracker.missing) + tracker.untracked,
+            )
+        if pingpong:
+            if stepping:
+                stepping = self.await_step("echo")
+            wire = self.channel.send(frame.seq, frame.ser_ns, frame.crc, payload)
+            if stepping:
+                self.stage_done("echo", seq=frame.seq, wire_bytes=wire)
+        self.op = "recv"
 
     def write_record(self, status_only: bool = False) -> None:
         tracker = getattr(self, "tracker", None)

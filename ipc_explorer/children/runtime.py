@@ -78,6 +78,11 @@ class ChildRuntime:
         self.running = threading.Event()  # cleared while paused
         self.running.set()
         self.rate: float | None = self.config.get("rate")
+        #: Step mode: the loop holds before each stage until the parent allows one more.
+        self.stepping = bool(self.config.get("step"))
+        self.step_permits = threading.Semaphore(0)
+        #: Messages the sender may send without stopping at its stages (to wake the receiver).
+        self.free_messages = 0
         self.injections: deque[Any] = deque()
         self.events: deque[dict[str, Any]] = deque(maxlen=64)
 
@@ -135,6 +140,12 @@ class ChildRuntime:
                 self.injections.append(msg.get("payload"))
             elif op == "report":
                 self.write_record(status_only=True)
+            elif op == "step_mode":
+                self.set_step_mode(bool(msg.get("on")))
+            elif op == "step":
+                if msg.get("free"):
+                    self.free_messages += 1
+                self.step_permits.release()
             elif op == "stop":
                 if self.role == "sender" and self.started.is_set():
                     self.finish_requested = True  # finish the current message, then exit
@@ -181,6 +192,40 @@ class ChildRuntime:
         self.running.wait()
         self.state = "running"
         self.op = op
+        self.write_record(status_only=True)
+
+    # -- step mode --------------------------------------------------------------------------
+    def set_step_mode(self, on: bool) -> None:
+        """From the control thread: hold at every stage from now on, or let go."""
+        if on:
+            while self.step_permits.acquire(blocking=False):
+                pass  # a permit left from an earlier step mode must not advance this one
+            self.free_messages = 0
+            self.stepping = True
+        else:
+            self.stepping = False
+            self.step_permits.release()  # wake a loop held at the barrier
+
+    def await_step(self, before: str) -> bool:
+        """Hold at the barrier before stage ``before`` until the parent allows it; False when
+        step mode has ended (or the run is ending): go on without holding."""
+        if not self.stepping:
+            return False
+        op, self.op = self.op, f"held before {before}"
+        self.event("held", f"held before {before}", stage=before)
+        self.write_record(status_only=True)
+        try:
+            while not self.step_permits.acquire(timeout=0.05):
+                if self.stopping or self.finish_requested or not self.stepping:
+                    return False
+            return self.stepping
+        finally:
+            self.op = op
+
+    def stage_done(self, stage: str, **facts: Any) -> None:
+        """Tell the parent at once that a stage is done, with what this process saw of it
+        (labelled as its own report by the parent)."""
+        self.event("stage", f"{stage} done", stage=stage, **facts)
         self.write_record(status_only=True)
 
     def set_state(self, state: str) -> None:

@@ -72,16 +72,24 @@ class Sender(ChildRuntime):
                 self.wait_while_paused("send")
                 next_send = monotonic_ns()
                 continue
+            # Step mode holds before each stage; a message it lets through whole (to wake the
+            # receiver) and the fast path alike run the same code below.
+            staged = self.stepping and self._hold_before_build()
+            stepping = staged
             if injections:
-                payload = self._encode_injected(encode, limits, injections.popleft())
+                injected, message = True, injections.popleft()
+            else:
+                injected, message = False, make_payload(seq)
+            if stepping:
+                self.stage_done("build", seq=seq, injected=injected, **_shape(message))
+                stepping = self.await_step("serialize")
+            if injected:
+                payload = self._encode_injected(encode, limits, message)
                 if payload is None:
                     continue
-                injected = True
                 t0 = monotonic_ns()
                 ser_ns = self.injected_ser_ns
             else:
-                injected = False
-                message = make_payload(seq)
                 t0 = monotonic_ns()
                 payload = encode(message)
                 ser_ns = monotonic_ns() - t0
@@ -90,7 +98,14 @@ class Sender(ChildRuntime):
             crc = crc32(payload)
             if corrupt_every and seq % corrupt_every == corrupt_every - 1 and payload:
                 payload = payload[:-1] + bytes([payload[-1] ^ 0xFF])  # the receiver must notice
+            if stepping:
+                self.stage_done(
+                    "serialize", seq=seq, payload_bytes=len(payload), serialize_ns=ser_ns
+                )
+                stepping = self.await_step("send")
             wire = send(seq, ser_ns, crc, payload)
+            if stepping:
+                self.stage_done("send", seq=seq, wire_bytes=wire, crc32=crc)
             if pingpong:
                 try:
                     echo = recv()
@@ -102,8 +117,11 @@ class Sender(ChildRuntime):
                     echo = None
                 now = monotonic_ns()
                 if echo is not None:
-                    add_rtt(now - t0)
-                    add_back(now - echo.t_send)
+                    if staged:
+                        self.stage_done("echo received", seq=seq, rtt_ns=now - t0)
+                    else:
+                        add_rtt(now - t0)
+                        add_back(now - echo.t_send)
                     c.echoed += 1
                     if echo.crc != crc or crc32(echo.payload) != crc:
                         c.echo_corrupt += 1
@@ -115,7 +133,8 @@ class Sender(ChildRuntime):
             c.sent += 1
             c.payload_bytes += len(payload)
             c.wire_bytes += wire
-            add_serialize(ser_ns)
+            if not staged:  # a message held at stages for seconds would swamp the timings
+                add_serialize(ser_ns)
             if injected:
                 c.injected += 1
                 frame = Frame(seq, 0, ser_ns, crc, payload)
@@ -125,7 +144,7 @@ class Sender(ChildRuntime):
             if now >= self.next_flush:
                 self.write_record()
             rate = self.rate
-            if rate:
+            if rate and not staged:
                 next_send += int(1e9 / rate)
                 delay = next_send - now
                 if delay > 0:
@@ -138,6 +157,16 @@ class Sender(ChildRuntime):
         self.state = "done"
         self.op = "idle"
         self.write_record()
+
+    def _hold_before_build(self) -> bool:
+        """Held before the next message; True when it is to go stage by stage, False when
+        step mode ended or the parent asked for one message straight through."""
+        if not self.await_step("build"):
+            return False
+        if self.free_messages:
+            self.free_messages -= 1
+            return False
+        return True
 
     def _encode_injected(self, encode: Any, limits: Any, value: Any) -> bytes | None:
         """Serialize a user's payload; a value that cannot be sent is reported, not sent."""
@@ -162,3 +191,10 @@ class Sender(ChildRuntime):
     def sample_from_recent(self, item: tuple) -> dict[str, Any]:
         echo, rtt = item
         return self.sample(echo, forward=False, side="sender", rtt_ns=rtt)
+
+
+def _shape(value: Any) -> dict[str, Any]:
+    """What a built message is, in a few words for the step narration."""
+    if isinstance(value, dict):
+        return {"value_type": "map", "keys": [str(k) for k in list(value)[:8]]}
+    return {"value_type": type(value).__name__}

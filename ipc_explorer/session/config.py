@@ -29,6 +29,8 @@ class SessionConfig:
     nice: int = 0
     #: Fault injection: flip a payload byte of every Nth message after its checksum is taken.
     corrupt_every: int | None = None
+    #: Start in step mode: both children hold before every stage until told to go on.
+    step: bool = False
 
     def validate(self) -> None:
         if self.mechanism not in MECHANISMS:

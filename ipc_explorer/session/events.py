@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class ChildReported(EngineEvent):
     kind: str
     message: str
     reason: str = ""
+    #: What else the child said with it (a step stage's own figures: seq, wire_bytes...).
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,10 @@ LOSSY_QUIET_S = 0.3
 UNBOUNDED_SEQ = 10**12
 
 
+#: Fields of a child's event that ChildReported carries by name; the rest are its details.
+_EVENT_FIELDS = ("kind", "message", "reason", "t")
+
+
 class SessionError(Exception):
     """A session could not start or failed: the text is for the user."""
 
@@ -98,7 +102,7 @@ class Session:
     ):
         self.config = config
         self.stats = SessionStats()
-        self._listener = listener
+        self._listeners: list[Callable[[EngineEvent], None]] = [listener] if listener else []
         self.codec = get_codec(config.format)
         self.transport_cls: type[Transport] = get_transport(config.mechanism)
         self.plan: ChannelPlan | None = None
@@ -116,8 +120,16 @@ class Session:
 
     # -- events -------------------------------------------------------------------------
     def _emit(self, event: EngineEvent) -> None:
-        if self._listener is not None:
-            self._listener(event)
+        for listener in self._listeners:
+            listener(event)
+
+    def add_listener(self, listener: Callable[[EngineEvent], None]) -> None:
+        """Another front end or tool that wants the events too (step mode, a recording)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[EngineEvent], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     # -- start --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -179,6 +191,7 @@ class Session:
             "cpus": cfg.cpus,
             "corrupt_every": cfg.corrupt_every,
             "nice": cfg.nice,
+            "step": cfg.step,
         }
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -244,7 +257,10 @@ class Session:
             for ev in record.get("events", ()):
                 if ev["kind"] == "error":
                     self.problems.append(f"{side}: {ev['message']}")
-                self._emit(ChildReported(side, ev["kind"], ev["message"], ev.get("reason", "")))
+                details = {k: v for k, v in ev.items() if k not in _EVENT_FIELDS}
+                self._emit(
+                    ChildReported(side, ev["kind"], ev["message"], ev.get("reason", ""), details)
+                )
 
     def _close_telemetry(self, side: str, drain: bool = False) -> None:
         fd = self._telemetry_fds.pop(side, None)

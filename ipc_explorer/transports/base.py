@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from ipc_explorer.codecs.base import Span
+from ipc_explorer.kernel.descriptors import descriptor_facts
+from ipc_explorer.kernel.facts import Facts
 
 Role = Literal["sender", "receiver"]
 
@@ -169,6 +171,15 @@ class ChannelPlan:
             role_fds.clear()
 
 
+@dataclass(frozen=True)
+class ChannelEnd:
+    """One side's end of an open channel as the parent sees it: the child's pid and the
+    descriptors it reported (``Transport.channel_fds``), to be read through the kernel."""
+
+    pid: int
+    fds: dict[str, int]
+
+
 class Transport(ABC):
     """One IPC mechanism. The class creates and destroys; an instance is one side's open end."""
 
@@ -247,6 +258,7 @@ class Transport(ABC):
             "max_wire": self.limits.max_wire,
             "buffer_bytes": self.limits.buffer_bytes,
             "limit": self.limits.limit_text,
+            "fds": self.channel_fds(),
         }
 
     def live_state(self) -> dict[str, Any]:
@@ -256,6 +268,29 @@ class Transport(ABC):
     def sync_objects(self) -> list[Any]:
         """Instrumented semaphores/locks this side uses (see ipc_explorer.sync)."""
         return []
+
+    def channel_fds(self) -> dict[str, int]:
+        """This side's descriptors on the channel ("in", "out"): numbers only, so that the
+        parent can ask the kernel itself what is queued on them (``kernel_facts``)."""
+        return {}
+
+    @classmethod
+    def kernel_facts(cls, plan: ChannelPlan, ends: dict[str, ChannelEnd]) -> Facts:
+        """What the kernel holds between the sides right now, read by the parent: on a
+        descriptor-based channel, FIONREAD and the capacity of the receiver's end (its
+        ``queued_bytes``), and what the sender's socket has not handed over yet."""
+        facts = Facts()
+        receiver, sender = ends.get("receiver"), ends.get("sender")
+        if receiver is not None and "in" in receiver.fds:
+            facts.update(descriptor_facts(receiver.pid, receiver.fds["in"]))
+        if sender is not None and "out" in sender.fds:
+            mine = descriptor_facts(sender.pid, sender.fds["out"], prefix="sender_")
+            for name in ("sender_unsent_bytes",):
+                if name in mine:
+                    facts.items[name] = mine.items[name]
+        if plan.duplex and sender is not None and "in" in sender.fds:
+            facts.update(descriptor_facts(sender.pid, sender.fds["in"], prefix="back_"))
+        return facts
 
     @abstractmethod
     def kernel_object(self) -> str:

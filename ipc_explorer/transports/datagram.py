@@ -71,9 +71,14 @@ class DatagramTransport(Transport):
 
     def framing_text(self) -> str:
         return (
-            "datagrams keep boundaries: one message is one datagram, a 24-byte envelope "
-            "(seq, t_send, serialize ns, crc32) then the payload; no length prefix"
+            "datagrams keep boundaries: one message is one datagram, a "
+            f"{ENVELOPE.size}-byte envelope (seq, t_send, serialize ns, crc32) then the payload; "
+            "no length prefix"
         )
+
+    def channel_fds(self) -> dict[str, int]:
+        sock = getattr(self, "sock", None)
+        return {"in": sock.fileno(), "out": sock.fileno()} if sock is not None else {}
 
     def close(self) -> None:
         sock = getattr(self, "sock", None)

@@ -54,6 +54,7 @@ class FifoTransport(ByteStreamTransport):
         else:
             in_fd = self._open(names["to_receiver"], os.O_RDONLY)
             out_fd = self._open(names["to_sender"], os.O_WRONLY) if self.plan.duplex else None
+        self._ends = {name: fd for name, fd in (("in", in_fd), ("out", out_fd)) if fd is not None}
         if out_fd is not None:
             if self.plan.options.pipe_size:
                 try:
@@ -68,6 +69,9 @@ class FifoTransport(ByteStreamTransport):
         fd = os.open(path, flags)
         self._fds.append(fd)
         return fd
+
+    def channel_fds(self) -> dict[str, int]:
+        return dict(getattr(self, "_ends", {}))
 
     def close(self) -> None:
         for fd in getattr(self, "_fds", ()):

@@ -40,6 +40,8 @@ from ipc_explorer.transports.sockets import (
 
 #: A typical head (request line and headers) size, for the limit check before the run.
 HEAD_ALLOWANCE = 256
+#: How long a closing client waits for the 204 of its last request.
+ACK_AT_CLOSE_S = 0.2
 
 _REQUEST_HEAD = (
     b"POST /messages HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
@@ -171,6 +173,7 @@ class HttpTransport(Transport):
         self._host = f"{names['host']}:{names['port']}".encode()
         self._content_type = self.plan.options.content_type.encode()
         self._reader = _MessageReader(sock, request=self.role == "receiver", peer=self._peer)
+        self._ack_pending = False
 
     # -- bytes -------------------------------------------------------------------------
     def _message_bytes(self, frame: Frame, request: bool) -> bytes:
@@ -191,11 +194,16 @@ class HttpTransport(Transport):
     # -- the interface -------------------------------------------------------------------
     def send(self, seq: int, ser_ns: int, crc: int, payload: bytes) -> int:
         self.limits.check(len(payload))
+        if self._ack_pending:  # the 204 of the request before: one request at a time
+            self._reader.next()
+            self._ack_pending = False
         frame = Frame(seq, monotonic_ns(), ser_ns, crc, payload)
         data = self._message_bytes(frame, request=self.role == "sender")
         self._sendall(data)
-        if self.role == "sender" and not self.plan.duplex:
-            self._reader.next()  # 204: the server has the message
+        # In stream the server answers 204 once it has the request; the client reads it
+        # before its next request (not here), so that a request can be shown sitting in the
+        # server's socket while the server is held (step mode).
+        self._ack_pending = self.role == "sender" and not self.plan.duplex
         return len(data)
 
     def recv(self) -> Frame:
@@ -204,10 +212,22 @@ class HttpTransport(Transport):
             self._sendall(_NO_CONTENT)
         return frame
 
+    def channel_fds(self) -> dict[str, int]:
+        sock = getattr(self, "sock", None)
+        return {"in": sock.fileno(), "out": sock.fileno()} if sock is not None else {}
+
     def close(self) -> None:
         sock = getattr(self, "sock", None)
-        if sock is not None:
-            sock.close()
+        if sock is None:
+            return
+        # Take the last 204 first, so that closing sends FIN, not RST (unread data).
+        if getattr(self, "_ack_pending", False):
+            try:
+                sock.settimeout(ACK_AT_CLOSE_S)
+                self._reader.next()
+            except (OSError, TransportError):
+                pass
+        sock.close()
 
     def wire_image(self, frame: Frame, forward: bool = True) -> tuple[bytes, list[Span]]:
         """The request (forward) or the echoing response carrying ``frame``."""

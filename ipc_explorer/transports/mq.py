@@ -12,9 +12,11 @@ from typing import Any
 import posix_ipc
 
 from ipc_explorer.codecs.base import Span
+from ipc_explorer.kernel.facts import Facts
 from ipc_explorer.transports import register
 from ipc_explorer.transports.base import (
     ENVELOPE,
+    ChannelEnd,
     ChannelPlan,
     Frame,
     Limits,
@@ -143,12 +145,35 @@ class MqTransport(Transport):
         except posix_ipc.ExistentialError:
             return {}
 
+    @classmethod
+    def kernel_facts(cls, plan: ChannelPlan, ends: dict[str, ChannelEnd]) -> Facts:
+        """Each queue's depth and limits from mq_getattr, opened by name by the parent."""
+        facts = Facts()
+        for key, prefix in (("forward", ""), ("back", "back_")):
+            name = plan.names.get(key)
+            if not name:
+                continue
+            source = f"mq_getattr on {name}, opened by the parent"
+            try:
+                queue = posix_ipc.MessageQueue(name)
+            except posix_ipc.ExistentialError:
+                facts.add(prefix + "queue", "gone", f"mq_open {name}")
+                continue
+            try:
+                facts.add(prefix + "queue_depth", queue.current_messages, source)
+                facts.add(prefix + "queue_max_messages", queue.max_messages, source)
+                facts.add(prefix + "queue_message_size", queue.max_message_size, source)
+            finally:
+                queue.close()
+        return facts
+
     def kernel_object(self) -> str:
         names = self.plan.names
         return f"{names['forward']} (depth {names['depth']} x {names['msgsize']} B)"
 
     def framing_text(self) -> str:
         return (
-            "the kernel keeps whole messages: each is one mq_send of a 24-byte envelope "
-            "(seq, t_send, serialize ns, crc32) and the payload, priority 0"
+            "the kernel keeps whole messages: each is one mq_send of a "
+            f"{ENVELOPE.size}-byte envelope (seq, t_send, serialize ns, crc32) and the payload, "
+            "priority 0"
         )

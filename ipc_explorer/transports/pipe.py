@@ -72,6 +72,9 @@ class PipeTransport(ByteStreamTransport):
             fd = fds["in"]
             self._reader = FrameReader(lambda mv: os.readv(fd, (mv,)), peer)
 
+    def channel_fds(self) -> dict[str, int]:
+        return dict(self._fds)
+
     def close(self) -> None:
         for fd in self._fds.values():
             try:

@@ -18,10 +18,12 @@ from typing import Any
 import posix_ipc
 
 from ipc_explorer.codecs.base import Span
+from ipc_explorer.kernel.facts import Facts
 from ipc_explorer.sync import InstrumentedSemaphore
 from ipc_explorer.transports import register
 from ipc_explorer.transports.base import (
     ENVELOPE,
+    ChannelEnd,
     ChannelPlan,
     Frame,
     Limits,
@@ -242,6 +244,27 @@ class ShmTransport(Transport):
             return {}
         return {"ring_occupancy": ring.occupancy(), "ring_slots": ring.slots}
 
+    @classmethod
+    def kernel_facts(cls, plan: ChannelPlan, ends: dict[str, ChannelEnd]) -> Facts:
+        """Each ring's semaphore values from sem_getvalue, opened by name by the parent (the
+        kernel keeps no queue here: the slots are plain memory, the semaphores count them)."""
+        facts = Facts()
+        for ring, prefix in (("forward", ""), ("back", "back_")):
+            names = plan.names.get(ring)
+            if not names:
+                continue
+            for key in ("empty", "full", "mutex"):
+                source = f"sem_getvalue on {names[key]}, opened by the parent"
+                try:
+                    sem = posix_ipc.Semaphore(names[key])
+                except posix_ipc.ExistentialError:
+                    continue
+                try:
+                    facts.add(f"{prefix}{key}", sem.value, source)
+                finally:
+                    sem.close()
+        return facts
+
     def kernel_object(self) -> str:
         fwd = self.plan.names["forward"]
         opts = self.plan.options
@@ -250,5 +273,5 @@ class ShmTransport(Transport):
     def framing_text(self) -> str:
         return (
             "slots of a ring: each message fills one slot, a 16-byte slot header (length, "
-            "sender's semaphore wait) and a 24-byte envelope before the payload"
+            f"sender's semaphore wait) and a {ENVELOPE.size}-byte envelope before the payload"
         )

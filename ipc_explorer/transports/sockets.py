@@ -97,6 +97,10 @@ class ConnectedStreamTransport(ByteStreamTransport):
         self._write = socket_writer(conn, peer)
         self._reader = FrameReader(conn.recv_into, peer)
 
+    def channel_fds(self) -> dict[str, int]:
+        sock = getattr(self, "sock", None)
+        return {"in": sock.fileno(), "out": sock.fileno()} if sock is not None else {}
+
     def close(self) -> None:
         sock = getattr(self, "sock", None)
         if sock is not None:
