@@ -42,6 +42,12 @@ def add_channel_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("channel options")
     g.add_argument("--nagle", action="store_true", help="tcp/http: turn Nagle's algorithm back on")
     g.add_argument(
+        "--split-writes",
+        action="store_true",
+        help="tcp/unix-stream/http: write each message's header and payload with two calls "
+        "(with --nagle in ping-pong: the ~40 ms delayed-ACK stall)",
+    )
+    g.add_argument(
         "--port", type=int, default=0, help="tcp/udp/http: port on 127.0.0.1 (default: any free)"
     )
     g.add_argument("--pipe-size", type=int, help="pipe/fifo: buffer size with F_SETPIPE_SZ")
@@ -58,6 +64,7 @@ def transport_options(args: argparse.Namespace) -> TransportOptions:
     return TransportOptions(
         port=args.port,
         nagle=args.nagle,
+        split_writes=args.split_writes,
         pipe_size=args.pipe_size,
         slots=args.slots,
         slot_size=args.slot_size,

@@ -43,8 +43,10 @@ MECHANISMS: dict[str, str] = {
         "stream, framed here.\n\n"
         "**Nagle's algorithm** holds a small write back until the previous one is acknowledged, "
         "and the peer's **delayed ACK** waits up to ~40 ms hoping to piggyback: together they "
-        "turn a sub-millisecond round trip into ~40 ms. ipc-explorer sets TCP_NODELAY; turn "
-        "Nagle back on (`n`) in ping-pong to see the stall."
+        "turn a sub-millisecond round trip into ~40 ms when a message is written in two parts "
+        "(header, then payload: `--split-writes`, as many protocols do). ipc-explorer sets "
+        "TCP_NODELAY and writes each message in one call; `ipc-explorer lesson nagle` shows "
+        "the stall, `n` turns Nagle back on."
     ),
     "udp": (
         "**UDP on loopback** - datagrams with no connection, no acknowledgement, no retry. The "

@@ -102,6 +102,8 @@ class TransportOptions:
     host: str = "127.0.0.1"
     port: int = 0
     nagle: bool = False
+    #: Byte-stream sockets and HTTP: header and payload in two send calls instead of one.
+    split_writes: bool = False
     pipe_size: int | None = None
     slots: int = 8
     slot_size: int = 65536

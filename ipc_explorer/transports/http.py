@@ -199,7 +199,12 @@ class HttpTransport(Transport):
             self._ack_pending = False
         frame = Frame(seq, monotonic_ns(), ser_ns, crc, payload)
         data = self._message_bytes(frame, request=self.role == "sender")
-        self._sendall(data)
+        if self.plan.options.split_writes:  # the head, then the body, as http.server does
+            head = len(data) - len(payload)
+            self._sendall(data[:head])
+            self._sendall(data[head:])
+        else:
+            self._sendall(data)
         # In stream the server answers 204 once it has the request; the client reads it
         # before its next request (not here), so that a request can be shown sitting in the
         # server's socket while the server is held (step mode).

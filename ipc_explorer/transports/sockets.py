@@ -94,7 +94,7 @@ class ConnectedStreamTransport(ByteStreamTransport):
         conn = open_connection(self.plan, self.role, self.family, self.connect_address(), peer)
         self.tune(conn)
         self.sock = conn
-        self._write = socket_writer(conn, peer)
+        self._write = socket_writer(conn, peer, self.plan.options.split_writes)
         self._reader = FrameReader(conn.recv_into, peer)
 
     def channel_fds(self) -> dict[str, int]:

@@ -155,7 +155,11 @@ def fd_writer(fd: int, peer: str) -> Callable[[bytes, bytes], None]:
     return write
 
 
-def socket_writer(sock: socket.socket, peer: str) -> Callable[[bytes, bytes], None]:
+def socket_writer(
+    sock: socket.socket, peer: str, split: bool = False
+) -> Callable[[bytes, bytes], None]:
+    """One sendmsg(2) of header and payload together, or with ``split`` two sends, header
+    first, as many protocols write (the second waits for an ACK when Nagle is on)."""
     sendmsg = sock.sendmsg
 
     def write(header: bytes, payload: bytes) -> None:
@@ -167,7 +171,14 @@ def socket_writer(sock: socket.socket, peer: str) -> Callable[[bytes, bytes], No
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise closed_error(exc, peer) from None
 
-    return write
+    def write_in_two(header: bytes, payload: bytes) -> None:
+        try:
+            sock.sendall(header)
+            sock.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise closed_error(exc, peer) from None
+
+    return write_in_two if split else write
 
 
 class ByteStreamTransport(Transport):
