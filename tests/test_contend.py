@@ -3,6 +3,7 @@ found and cleaned up, and nothing left behind on any path."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,6 +12,9 @@ import sys
 import time
 
 import pytest
+
+from ipc_explorer.lab.config import ContendConfig
+from ipc_explorer.lab.run import ContendRun
 
 from .conftest import ROOT, agent_processes, run_cli, shm_entries, sysv_semaphores, wait_until
 
@@ -173,3 +177,35 @@ def test_sigkill_of_the_parent_leaves_no_worker_and_no_semaphore(lock):
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+async def test_step_mode_moves_one_lock_operation_at_a_time_into_the_deadlock():
+    run = ContendRun(ContendConfig(scenario="deadlock", lock="sem", workers=2, iterations=5))
+    await run.start()
+    run.set_step_mode(True)
+    try:
+        taken = []
+        for _ in range(6):
+            for _ in range(100):  # until a worker is at the barrier, or none can get there
+                if run.held_workers() or run.state != "running":
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+            chosen = run.step()
+            if chosen is None:
+                break
+            taken.append((chosen["worker"], chosen["operation"], chosen["lock"]))
+        # Each takes its own lock, then asks for the other's: four steps, then nobody can move.
+        assert taken == [
+            (0, "acquire", "L0"),
+            (1, "acquire", "L1"),
+            (0, "acquire", "L1"),
+            (1, "acquire", "L0"),
+        ]
+        for _ in range(100):
+            if run.state == "deadlocked":
+                break
+            await asyncio.sleep(0.05)
+        assert run.state == "deadlocked" and len(run.cycle) == 2
+    finally:
+        await run.stop()

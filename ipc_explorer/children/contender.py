@@ -29,6 +29,7 @@ from ipc_explorer.lab.board import (
     DONE,
     GO,
     HOLDING,
+    I32,
     NOT_EMPTY_WAITERS,
     NOT_FULL_WAITERS,
     PRODUCER_DONE,
@@ -39,6 +40,11 @@ from ipc_explorer.lab.board import (
     RING_TAIL,
     RUNNING,
     SEQLOCK,
+    STEP_MODE,
+    STEP_OPERATIONS,
+    STEP_SLOT_SIZE,
+    STEP_SLOTS,
+    U32,
     U64,
     WAITING,
     WORKER_SLOT_SIZE,
@@ -54,9 +60,10 @@ POISON = (1 << 64) - 1
 #: The bounded buffer's counting semaphores (posted by one side, taken by the other).
 COUNTING = ("empty", "full")
 
+#: How often a worker held in step mode looks for its next allowance.
+STEP_POLL_S = 0.002
+
 perf_ns = time.perf_counter_ns
-I32 = struct.Struct("<i")
-U32 = struct.Struct("<I")
 
 
 class Stopped(BaseException):
@@ -88,6 +95,7 @@ class Contender:
         self.board = Board(config["board"])
         self.buf = self.board.buf
         self.slot = WORKER_SLOTS + self.index * WORKER_SLOT_SIZE
+        self.step_slot = STEP_SLOTS + self.index * STEP_SLOT_SIZE
         kind = config.get("lock_kind", config["lock"])
         self.locks: dict[str, Lock] = {
             label: open_lock(kind, ident, mutex=label not in COUNTING)
@@ -115,10 +123,32 @@ class Contender:
         if perf_ns() >= self.next_report:
             self.report()
 
+    # -- step mode: one lock operation at a time -------------------------------------------
+    def hold_for_step(self, operation: str, label: str) -> None:
+        """In step mode, wait at the barrier before a lock operation until the parent allows
+        this worker one more (it writes the allowance on the board; polled, as the lab's
+        step mode is for watching, not for speed)."""
+        if not U32.unpack_from(self.buf, STEP_MODE)[0]:
+            return
+        slot = self.step_slot
+        taken = U64.unpack_from(self.buf, slot + 8)[0]
+        I32.pack_into(self.buf, slot + 24, self.ids[label])
+        U32.pack_into(self.buf, slot + 20, STEP_OPERATIONS.index(operation))
+        U32.pack_into(self.buf, slot + 16, 1)
+        try:
+            while U64.unpack_from(self.buf, slot)[0] <= taken:
+                if not U32.unpack_from(self.buf, STEP_MODE)[0]:
+                    return
+                time.sleep(STEP_POLL_S)
+            U64.pack_into(self.buf, slot + 8, taken + 1)
+        finally:
+            U32.pack_into(self.buf, slot + 16, 0)
+
     # -- locks, timed -----------------------------------------------------------------------
     def acquire(self, label: str, timeout: float | None = None, held: bool = True) -> bool:
         """P(label). ``held`` for a mutex (its hold time is measured until ``release``); a
         counting semaphore (empty, full) is only waited on, and ``post``-ed by the other side."""
+        self.hold_for_step("acquire", label)
         self.state(WAITING, self.ids[label])
         lock = self.locks[label]
         t0 = perf_ns()
@@ -142,6 +172,7 @@ class Contender:
         return True
 
     def release(self, label: str) -> None:
+        self.hold_for_step("release", label)
         self.hold[label].add(perf_ns() - self.since.pop(label))
         self.holds &= ~self.bits[label]
         U32.pack_into(self.buf, self.slot + 12, self.holds)
@@ -150,6 +181,7 @@ class Contender:
 
     def post(self, label: str) -> None:
         """V(label) on a counting semaphore: one more free (or filled) slot."""
+        self.hold_for_step("post", label)
         self.locks[label].release()
 
     def spin(self) -> None:

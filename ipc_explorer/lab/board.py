@@ -12,6 +12,9 @@ One POSIX shared-memory segment of 4 KiB:
     320   ring slots (u64 each, up to 64)
     1024  one 32-byte slot per worker (up to 16): pid, state, waiting-for lock, held locks
           (bitmask), iterations done, events (torn reads seen, back-offs...)
+    2048  step mode: on (u32); then one 32-byte step slot per worker: lock operations the
+          parent allowed (u64) and the worker took (u64), whether it is held at the barrier
+          (u32), and the operation it holds before (u32 kind, i32 lock)
 
 Each worker writes only its own slot; the parent reads all of them (a sampled, not atomic,
 view: good for a timeline, and a wait-for cycle is believed only when it persists).
@@ -40,6 +43,13 @@ RING_MAX = 64
 WORKER_SLOTS = 1024
 WORKER_SLOT_SIZE = 32
 MAX_WORKERS = 16
+
+STEP_MODE = 2048
+STEP_SLOTS = 2112
+STEP_SLOT = struct.Struct("<QQIIi")  # allowed, taken, held, operation, lock
+STEP_SLOT_SIZE = 32
+#: The lock operations a worker can be held before, by code.
+STEP_OPERATIONS = ("", "acquire", "release", "post")
 
 #: Worker states, as the timeline shows them.
 STARTING, RUNNING, WAITING, HOLDING, DONE = range(5)
@@ -89,6 +99,14 @@ class Board:
 
     def slot(self, index: int) -> tuple[int, int, int, int, int, int]:
         return SLOT.unpack_from(self.buf, WORKER_SLOTS + index * WORKER_SLOT_SIZE)
+
+    def step_slot(self, index: int) -> tuple[int, int, int, int, int]:
+        """(allowed, taken, held, operation code, lock index) of worker ``index``."""
+        return STEP_SLOT.unpack_from(self.buf, self.step_slot_offset(index))
+
+    @staticmethod
+    def step_slot_offset(index: int) -> int:
+        return STEP_SLOTS + index * STEP_SLOT_SIZE
 
     def record(self) -> tuple[int, int, int, int]:
         return struct.unpack_from("<4Q", self.buf, RECORD)

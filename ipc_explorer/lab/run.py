@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from ipc_explorer.explain.lab import SOURCES
-from ipc_explorer.lab.board import COUNTER, DONE, GO, WAITING, Board
+from ipc_explorer.lab.board import COUNTER, DONE, GO, STEP_MODE, STEP_OPERATIONS, WAITING, Board
 from ipc_explorer.lab.config import ContendConfig
 from ipc_explorer.lab.deadlock import CycleWatch, WaitFor, wait_for_graph
 from ipc_explorer.lab.locks import Lock, create_lock, destroy_lock, new_lock_id
@@ -57,6 +57,9 @@ class ContendRun:
         self._cycle_watch = CycleWatch()
         self._destroyed = False
         self._acq_mark: tuple[float, dict[str, int]] = (0.0, {})
+        #: Step mode: every worker holds before each lock operation until allowed one.
+        self.stepping = False
+        self._last_stepped = -1
 
     # -- set-up -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -164,7 +167,8 @@ class ContendRun:
                     return
                 if self.config.scenario == "deadlock" and self._check_cycle():
                     return
-                if time.monotonic() - self.started_at > self.config.timeout_s:
+                too_long = time.monotonic() - self.started_at > self.config.timeout_s
+                if too_long and not self.stepping:  # a class may watch a step for minutes
                     self.error = f"the run did not end within {self.config.timeout_s:g} s"
                     self.state = "failed"
                     await self._kill_workers()
@@ -252,6 +256,45 @@ class ContendRun:
             if any(p.returncode is None for p in self._procs):
                 self.kill_now()
             self.destroy()
+
+    # -- step mode -------------------------------------------------------------------------
+    def set_step_mode(self, on: bool) -> None:
+        """Hold every worker before its next lock operation (or let them all go)."""
+        self.stepping = on
+        if self.board is not None and not self._destroyed:
+            self.board.set_u32(STEP_MODE, 1 if on else 0)
+
+    def held_workers(self) -> list[dict[str, Any]]:
+        """The workers waiting at the barrier, with the lock operation each would do next."""
+        if self.board is None or self._destroyed:
+            return []
+        held = []
+        for w in self.workers:
+            _allowed, _taken, at_barrier, operation, lock = self.board.step_slot(w.index)
+            if at_barrier and w.exit_code is None:
+                label = self.lock_order[lock] if 0 <= lock < len(self.lock_order) else "?"
+                held.append(
+                    {
+                        "worker": w.index,
+                        "pid": w.pid,
+                        "operation": STEP_OPERATIONS[operation],
+                        "lock": label,
+                    }
+                )
+        return held
+
+    def step(self) -> dict[str, Any] | None:
+        """Allow one lock operation to the next held worker (round robin from the last one);
+        None when no worker is at the barrier: all wait on a lock, or have finished."""
+        held = self.held_workers()
+        if not held or self.board is None:
+            return None
+        after = [h for h in held if h["worker"] > self._last_stepped]
+        chosen = (after or held)[0]
+        offset = self.board.step_slot_offset(chosen["worker"])
+        self.board.set_u64(offset, self.board.u64(offset) + 1)
+        self._last_stepped = chosen["worker"]
+        return chosen
 
     def pause_consumers(self, paused: bool) -> None:
         """SIGSTOP / SIGCONT the consumers (or readers): a real pause, the kernel's own."""
