@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Static
 from ipc_explorer.session import SessionConfig
 from ipc_explorer.tui.app import IpcExplorerApp
 from ipc_explorer.tui.contend_screen import ContendScreen
+from ipc_explorer.tui.why_screen import WhyScreen
 
 from .conftest import agent_processes, sysv_semaphores
 from .test_tui import SIZE, diagram, text_of, until
@@ -108,3 +109,47 @@ async def test_pausing_the_consumer_blocks_the_producer_on_empty():
 
 def test_the_lab_screen_before_a_run(snap_compare):
     assert snap_compare(LabApp(ContendScreen("counter", autostart=False)), terminal_size=SIZE)
+
+
+async def test_step_takes_the_deadlock_one_lock_operation_at_a_time_and_w_says_why():
+    lab = ContendScreen("deadlock", autostart=False)
+    async with LabApp(lab).run_test(size=SIZE) as pilot:
+        await pilot.press("full_stop")  # a run held before its first lock operation
+        await until(pilot, lambda: lab.run is not None and lab.run.stepping, 10)
+        await until(pilot, lambda: len(lab.run.held_workers()) == 2, 10)
+        notes = []
+        for _ in range(4):
+            await until(pilot, lambda: lab.run.held_workers(), 5)
+            await pilot.pause(0.1)
+            await pilot.press("full_stop")
+            notes.append(lab.step_note)
+        assert [n.split(": ", 1)[1] for n in notes] == [
+            "acquire L0",
+            "acquire L1",
+            "acquire L1",
+            "acquire L0",
+        ]
+        await until(pilot, lambda: lab.run.state == "deadlocked", 10)
+        await until(pilot, lambda: "cycle after" in result(lab), 5)
+    assert not agent_processes()
+
+
+async def test_w_shows_each_worker_blocked_on_its_semaphore():
+    lab = ContendScreen("deadlock", autostart=False)
+    async with LabApp(lab).run_test(size=SIZE) as pilot:
+        await pilot.press("full_stop")
+        await until(pilot, lambda: lab.run is not None and len(lab.run.held_workers()) == 2, 10)
+        for _ in range(2):  # each takes its own lock; both are then held before the next
+            await until(pilot, lambda: lab.run.held_workers(), 5)
+            await pilot.pause(0.1)
+            await pilot.press("full_stop")
+        await until(pilot, lambda: len(lab.run.held_workers()) == 2, 5)
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(lab.app.screen, WhyScreen), 5)
+        why = text_of(lab.app.screen.query_one("#why-body", Static))
+        assert why.count("contender (pid") == 2
+        assert "held before acquire" in why and "self-reported" in why
+        await pilot.press("escape")
+        await pilot.press("space")  # let go: both ask for the other's lock: the deadlock
+        await until(pilot, lambda: lab.run.state == "deadlocked", 10)
+    assert not agent_processes()

@@ -28,8 +28,8 @@ SENTENCES = {
     "mq_receive": "{who} is blocked in mq_receive(3): the queue is empty{peer}",
     "own_futex": "{who} waits on a futex in its own memory: nothing in the channel stops it{said}",
     "sysv": "{who} is blocked in {call} on a System V semaphore set (id {semid}){peer}",
-    "sleeping": "{who} sleeps in {call} (in the kernel's {wchan}){peer}",
-    "sleeping_user": "{who} sleeps (state {state}) outside a system call{peer}",
+    "sleeping": "{who} sleeps in {call} (in the kernel's {wchan}){peer}{said}",
+    "sleeping_user": "{who} sleeps (state {state}) outside a system call{peer}{said}",
 }
 
 #: The clause about the other side, from the kernel's view of it (or its own word).

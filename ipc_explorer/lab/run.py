@@ -67,6 +67,7 @@ class ContendRun:
         self.state = "starting"
         try:
             self.board = Board(self.board_name, create=True)
+            self.board.set_u32(STEP_MODE, 1 if self.stepping else 0)  # held from the first op
             for label in self.lock_order:
                 kind = cfg.lock_kind
                 ident = new_lock_id(kind, self.tag, label)

@@ -159,7 +159,10 @@ def diagnose(
         sentence = words.SENTENCES[kind].format(**figures)
     except (KeyError, ValueError):
         sentence = words.SENTENCES["sleeping_user"].format(
-            who=figures["who"], state=facts.get("process_state"), peer=figures["peer"]
+            who=figures["who"],
+            state=facts.get("process_state"),
+            peer=figures["peer"],
+            said=figures["said"],
         )
     state = {"running": "running", "stopped": "stopped", "sleeping_user": "sleeping"}.get(
         kind, "blocked"

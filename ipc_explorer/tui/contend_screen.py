@@ -19,13 +19,16 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ipc_explorer.explain.lab import SCENARIOS as SCENARIO_TEXTS
 from ipc_explorer.explain.lab import WHERE_FIGURES_COME_FROM
+from ipc_explorer.kernel.procfs import ProcessGone
 from ipc_explorer.lab.board import DONE, HOLDING, MAX_WORKERS, RUNNING, STARTING, WAITING
 from ipc_explorer.lab.config import FIXES, ContendConfig
 from ipc_explorer.lab.locks import LOCK_KINDS
 from ipc_explorer.lab.run import ContendRun
 from ipc_explorer.lab.stats import LockStats
+from ipc_explorer.teach.why import Child, Diagnosis, NotAChild, diagnose
 from ipc_explorer.telemetry.histogram import Histogram
 from ipc_explorer.tui.live_text import LiveText
+from ipc_explorer.tui.why_screen import WhyScreen
 
 REFRESH_HZ = 10
 #: Live runs are longer than the headless defaults, so that there is something to watch.
@@ -40,6 +43,14 @@ TIMELINE_GLYPHS = {
     -1: ("‖", "yellow"),  # stopped by SIGSTOP (paused)
 }
 SPARK = "▁▂▃▄▅▆▇█"
+#: A worker's state on the board, in words (its own report).
+STATE_WORDS = {
+    STARTING: "starting",
+    RUNNING: "running",
+    WAITING: "waiting for a lock",
+    HOLDING: "holding a lock",
+    DONE: "done",
+}
 
 
 def live_config(scenario: str, lock: str = "none") -> ContendConfig:
@@ -66,6 +77,9 @@ class ContendScreen(Screen):
         Binding("left_square_bracket", "critical(-1)", "Shorter CS", show=False),
         Binding("p", "pause_readers", "Pause rx"),
         Binding("enter,r", "rerun", "Run again"),
+        Binding("full_stop", "step_lock", "Step"),
+        Binding("space", "let_go", "Run freely", show=False),
+        Binding("w", "why", "Why blocked"),
         Binding("x", "stop_run", "Stop", show=False),
     ]
 
@@ -75,6 +89,8 @@ class ContendScreen(Screen):
         self.autostart = autostart
         self.run: ContendRun | None = None
         self.paused = False
+        #: What the last step did, shown above the figures while step mode is on.
+        self.step_note = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -108,10 +124,11 @@ class ContendScreen(Screen):
 
     # -- runs --------------------------------------------------------------------------------
     @work(exclusive=True, group="contend")
-    async def start_run(self) -> None:
+    async def start_run(self, stepping: bool = False) -> None:
         await self.stop_run()
         self.paused = False
         run = ContendRun(self.config)
+        run.stepping = stepping  # held before the first lock operation
         self.run = run
         try:
             await run.start()
@@ -200,7 +217,64 @@ class ContendScreen(Screen):
             + (": watch 'empty' fall to 0 and the producer wait" if self.paused else "")
         )
 
+    def action_step_lock(self) -> None:
+        """Step mode: hold every worker before its next lock operation; each press lets one
+        (the next at the barrier, in turn) do one."""
+        run = self.run
+        if run is None or run.state != "running":  # a new run, held from its first operation
+            self.step_note = "held: each . lets one worker do one lock operation, space lets go"
+            self._show_setup()
+            self.start_run(stepping=True)
+            return
+        if not run.stepping:
+            run.set_step_mode(True)
+            self.step_note = "held: each . lets one worker do one lock operation, space lets go"
+            self.refresh_view()
+            return
+        chosen = run.step()
+        if chosen is not None:
+            self.step_note = (
+                f"worker {chosen['worker']} (pid {chosen['pid']}): {chosen['operation']} "
+                f"{chosen['lock']}"
+            )
+        elif run.workers and all(w.state == WAITING for w in run.workers if w.exit_code is None):
+            self.step_note = "nobody can move: every worker waits for a lock another holds"
+        else:
+            self.step_note = "no worker at the barrier yet (a lock operation is under way)"
+        self.refresh_view()
+
+    def action_let_go(self) -> None:
+        if self.run is not None and self.run.stepping:
+            self.run.set_step_mode(False)
+            self.step_note = ""
+            self.notify("step mode left: the workers run freely")
+
+    def action_why(self) -> None:
+        run = self.run
+        if run is None or not run.workers:
+            self.notify("no worker to look at: press r to run")
+            return
+
+        def diagnoses() -> list[Diagnosis]:
+            held = {h["pid"]: h for h in run.held_workers()}
+            found = []
+            for w in run.workers:
+                if w.exit_code is not None:
+                    continue
+                said = {"state": STATE_WORDS.get(w.state, "?")}
+                if w.pid in held:
+                    said["op"] = f"held before {held[w.pid]['operation']} {held[w.pid]['lock']}"
+                try:
+                    child = Child(w.pid, "contender")
+                    found.append(diagnose(w.pid, child=child, peer=None, said=said))
+                except (ProcessGone, NotAChild):
+                    continue
+            return found
+
+        self.app.push_screen(WhyScreen(diagnoses))
+
     def action_rerun(self) -> None:
+        self.step_note = ""
         self._show_setup()
         self.start_run()
 
@@ -218,7 +292,8 @@ class ContendScreen(Screen):
         text = Text(SCENARIO_TEXTS[cfg.scenario])
         text.append(
             "\n\nKeys: 1-4 scenario, l lock, +/- workers, [ and ] critical section, "
-            "p pause consumers/readers, o deadlock fix, r run again.",
+            "p pause consumers/readers, o deadlock fix, r run again, . one lock operation "
+            "at a time (space lets go), w why each worker is blocked.",
             "dim",
         )
         text.append("\n\n" + WHERE_FIGURES_COME_FROM, "dim")
@@ -243,6 +318,9 @@ class ContendScreen(Screen):
         out = run.outcome()
         cfg = run.config
         text = Text()
+        if run.stepping and self.step_note:
+            text.append("STEP ", "bold reverse")
+            text.append(f" {self.step_note}\n")
         state_style = {"running": "bold cyan", "deadlocked": "bold red", "failed": "bold red"}
         text.append(f"{run.state}", state_style.get(run.state, "bold green"))
         text.append(f"  {run.elapsed_s():.2f} s\n")
