@@ -15,6 +15,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--mechanism", "-m", default="pipe", help="mechanism for the default session"
     )
     parser.add_argument("--format", "-f", default="msgpack", help="format for the default session")
+    parser.add_argument(
+        "--theme",
+        default="default",
+        help="default, or projector: high contrast for a classroom (T switches in the app)",
+    )
 
 
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
@@ -22,5 +27,5 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     config.validate()
     from ipc_explorer.tui.app import run_app  # Textual loads only when the app runs
 
-    run_app(config)
+    run_app(config, theme=args.theme)
     return EXIT_OK

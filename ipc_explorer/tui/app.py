@@ -23,6 +23,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header
@@ -48,6 +49,7 @@ from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen
 from ipc_explorer.tui.flow import FlowPanel
 from ipc_explorer.tui.inspector_screen import InspectorScreen
 from ipc_explorer.tui.sync_view import SyncPanel
+from ipc_explorer.tui.themes import PROJECTOR_THEME, THEMES, textual_theme
 from ipc_explorer.tui.timing import TimingPanel
 
 #: Rates the +/- keys step through; None is "as fast as possible".
@@ -105,12 +107,16 @@ class IpcExplorerApp(App[None]):
         Binding("left_square_bracket", "size(-1)", "Size-", show=False),
         Binding("n", "toggle_nagle", "Nagle", show=False),
         Binding("s", "save_svg", "Screenshot", show=False),
+        Binding("T", "toggle_theme", "Projector theme", show=False),
     ]
 
-    def __init__(self, config: SessionConfig, live: bool = True) -> None:
+    def __init__(self, config: SessionConfig, live: bool = True, theme: str = "default") -> None:
         """``live=False`` starts no session and no refresh timer: the caller sets ``session``
-        and calls ``refresh_panels`` (snapshot tests draw recorded telemetry that way)."""
+        and calls ``refresh_panels`` (snapshot tests draw recorded telemetry that way).
+        ``theme`` is "default" or "projector" (high contrast); UsageError for another name."""
         super().__init__()
+        self.register_theme(PROJECTOR_THEME)
+        self.theme = textual_theme(theme)
         self.config = replace(config, count=None, nice=max(config.nice, APP_NICE))
         self.session: Session | None = None
         self.flow_paused = False
@@ -433,6 +439,20 @@ class IpcExplorerApp(App[None]):
     def action_explain(self) -> None:
         self.push_screen(TextScreen(explain(self.config.mechanism, self.config.format)))
 
+    def action_toggle_theme(self) -> None:
+        """Projector (high contrast) and back; the panels redraw in the new palette at once."""
+        projector = THEMES["projector"]
+        self.theme = THEMES["default"] if self.theme == projector else projector
+        self.mutate_reactive(App.sub_title)  # the header asks format_title again
+        self.refresh_panels()
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """Textual dims the sub-title; on a projector it (mechanism, format, rate) must stay
+        readable."""
+        if self.theme != THEMES["projector"] or not sub_title:
+            return super().format_title(title, sub_title)
+        return Content.assemble(Content(title), " — ", Content(sub_title))
+
     def action_save_svg(self) -> None:
         path = self.save_screenshot(path=str(Path.cwd()))
         self.notify(f"screenshot saved to {path}")
@@ -467,5 +487,5 @@ class IpcExplorerApp(App[None]):
         self.start_session()
 
 
-def run_app(config: SessionConfig) -> None:
-    IpcExplorerApp(config).run()
+def run_app(config: SessionConfig, theme: str = "default") -> None:
+    IpcExplorerApp(config, theme=theme).run()

@@ -18,15 +18,17 @@ from textual.widgets.tree import TreeNode
 
 from ipc_explorer.codecs import Span
 from ipc_explorer.inspector.annotated import AnnotatedMessage
-from ipc_explorer.tui.span_style import SPAN_STYLE
+from ipc_explorer.tui.themes import Palette, palette_for
 
 BYTES_PER_LINE = 16
+#: A narrow panel's hex lines: half as long, so that the tree keeps room beside them.
+NARROW_BYTES_PER_LINE = 8
 HEX_START = 6  # "0000  "
-ASCII_START = HEX_START + 3 * BYTES_PER_LINE + 1
 #: Hex shown for the first bytes only: a 16 MiB message is not drawn whole.
 MAX_HEX_BYTES = 8192
-
-KIND_STYLE = SPAN_STYLE
+#: Under this many columns (80x24 gives 80) the hex shows 8 bytes a line and the tree its
+#: nodes without their offsets (the hex shows those when a node is selected).
+NARROW_BELOW = 110
 
 _PATH_PART = re.compile(r'\.[^.\[]+|\[\d+\]|\["(?:[^"\\]|\\.)*"\]')
 
@@ -44,14 +46,15 @@ class HexView(Widget, can_focus=True):
     BINDINGS = [
         Binding("left", "move(-1)", "byte left", show=False),
         Binding("right", "move(1)", "byte right", show=False),
-        Binding("up", "move(-16)", "line up", show=False),
-        Binding("down", "move(16)", "line down", show=False),
+        Binding("up", "move_lines(-1)", "line up", show=False),
+        Binding("down", "move_lines(1)", "line down", show=False),
         Binding("home", "move_to(0)", "first byte", show=False),
     ]
 
     message: reactive[AnnotatedMessage | None] = reactive(None, layout=True)
     cursor: reactive[int] = reactive(0)
     highlight: reactive[tuple[int, int] | None] = reactive(None)
+    bytes_per_line: reactive[int] = reactive(BYTES_PER_LINE, layout=True)
 
     class ByteSelected(Message):
         def __init__(self, offset: int) -> None:
@@ -65,6 +68,9 @@ class HexView(Widget, can_focus=True):
         self.cursor = max(0, min(last, self.cursor + delta))
         self.post_message(self.ByteSelected(self.cursor))
 
+    def action_move_lines(self, lines: int) -> None:
+        self.action_move(lines * self.bytes_per_line)
+
     def action_move_to(self, offset: int) -> None:
         self.cursor = 0
         self.action_move(offset)
@@ -73,11 +79,13 @@ class HexView(Widget, can_focus=True):
         """A click on a byte, in the hex or in the ASCII column, selects it."""
         if self.message is None or event.x < HEX_START:
             return
-        if event.x >= ASCII_START:
-            column = min(event.x - ASCII_START, BYTES_PER_LINE - 1)
+        per_line = self.bytes_per_line
+        ascii_start = HEX_START + 3 * per_line + 1
+        if event.x >= ascii_start:
+            column = min(event.x - ascii_start, per_line - 1)
         else:
-            column = min((event.x - HEX_START) // 3, BYTES_PER_LINE - 1)
-        index = event.y * BYTES_PER_LINE + column
+            column = min((event.x - HEX_START) // 3, per_line - 1)
+        index = event.y * per_line + column
         if index < min(len(self.message.wire), MAX_HEX_BYTES):
             self.cursor = index
             self.post_message(self.ByteSelected(index))
@@ -86,22 +94,25 @@ class HexView(Widget, can_focus=True):
         if self.message is None:
             return 1
         shown = min(len(self.message.wire), MAX_HEX_BYTES)
-        return max(1, -(-shown // BYTES_PER_LINE)) + (1 if len(self.message.wire) > shown else 0)
+        lines = -(-shown // self.bytes_per_line)
+        return max(1, lines) + (1 if len(self.message.wire) > shown else 0)
 
     def render(self) -> Text:
         message = self.message
+        palette = palette_for(self.app.theme)
         if message is None:
-            return Text("select a message in the flow list", style="dim")
+            return Text("select a message in the flow list", style=palette.hint)
+        per_line = self.bytes_per_line
         styles = [""] * min(len(message.wire), MAX_HEX_BYTES)
         for span in message.spans:
-            style = KIND_STYLE.get(span.kind, "")
+            style = palette.spans.get(span.kind, "")
             for i in range(span.start, min(span.end, len(styles))):
                 styles[i] = style
         lo, hi = self.highlight or (-1, -1)
         text = Text(no_wrap=True, overflow="crop")
-        for line_start in range(0, len(styles), BYTES_PER_LINE):
-            chunk = message.wire[line_start : line_start + BYTES_PER_LINE]
-            text.append(f"{line_start:04x}  ", style="grey50")
+        for line_start in range(0, len(styles), per_line):
+            chunk = message.wire[line_start : line_start + per_line]
+            text.append(f"{line_start:04x}  ", style=palette.quiet)
             for i, byte in enumerate(chunk):
                 offset = line_start + i
                 style = styles[offset]
@@ -111,7 +122,7 @@ class HexView(Widget, can_focus=True):
                     style += " underline bold"
                 text.append(f"{byte:02x}", style=style)
                 text.append(" ")
-            text.append("   " * (BYTES_PER_LINE - len(chunk)))
+            text.append("   " * (per_line - len(chunk)))
             text.append(" ")
             for i, byte in enumerate(chunk):
                 offset = line_start + i
@@ -119,7 +130,7 @@ class HexView(Widget, can_focus=True):
                 text.append(chr(byte) if 32 <= byte < 127 else ".", style=style)
             text.append("\n")
         if len(message.wire) > len(styles):
-            text.append(f"... {len(message.wire) - len(styles):,} more bytes", style="dim")
+            text.append(f"... {len(message.wire) - len(styles):,} more bytes", style=palette.hint)
         return text
 
 
@@ -127,6 +138,7 @@ class BytesPanel(Vertical):
     """Size line, hex dump and decoded tree of the selected message."""
 
     message: reactive[AnnotatedMessage | None] = reactive(None)
+    narrow: reactive[bool] = reactive(False, toggle_class="-narrow")
 
     def compose(self) -> ComposeResult:
         yield Static("no message selected", id="bytes-size")
@@ -134,6 +146,50 @@ class BytesPanel(Vertical):
             with VerticalScroll(id="hex-scroll"):
                 yield HexView(id="hex")
             yield Tree("message", id="decoded")
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.narrow = event.size.width < NARROW_BELOW
+
+    def watch_narrow(self, narrow: bool) -> None:
+        self.query_one(HexView).bytes_per_line = NARROW_BYTES_PER_LINE if narrow else BYTES_PER_LINE
+        self._restyle()
+
+    @property
+    def palette(self) -> Palette:
+        return palette_for(self.app.theme)
+
+    def _restyle(self) -> None:
+        """The same message drawn again in the current theme and width: the tree keeps its
+        open nodes and its cursor."""
+        self.query_one(HexView).refresh()
+        if self.message is not None:
+            self.query_one("#bytes-size", Static).update(self._size_line(self.message))
+        for span, node in getattr(self, "_node_of", {}).items():
+            node.set_label(self._label(span))
+
+    def _size_line(self, message: AnnotatedMessage) -> Text:
+        palette = self.palette
+        line = Text()
+        line.append(f"{message.payload_size:,} B payload", style=palette.payload)
+        line.append(" + ")
+        line.append(f"{message.framing_size:,} B framing", style=palette.framing)
+        line.append(f" = {len(message.wire):,} B on the wire  ")
+        line.append(f"overhead {message.overhead_percent:.1f}%", style=palette.number)
+        if message.error:
+            line.append(f"  {message.error}", style=palette.bad)
+        return line
+
+    def _label(self, span: Span) -> Text:
+        """A tree node's label: its bytes' offsets (not in a narrow panel) and what they are."""
+        palette = self.palette
+        label = Text()
+        if not self.narrow:
+            label.append(f"{span.start:#06x}-{span.end - 1:#06x} ", style=palette.quiet)
+        label.append(span.label, style=palette.spans.get(span.kind, ""))
+        return label
 
     def watch_message(self, message: AnnotatedMessage | None) -> None:
         hexview = self.query_one(HexView)
@@ -147,15 +203,7 @@ class BytesPanel(Vertical):
         if message is None:
             size_line.update("no message selected")
             return
-        line = Text()
-        line.append(f"{message.payload_size:,} B payload", style="bold green")
-        line.append(" + ")
-        line.append(f"{message.framing_size:,} B framing", style="bold magenta")
-        line.append(f" = {len(message.wire):,} B on the wire  ")
-        line.append(f"overhead {message.overhead_percent:.1f}%", style="bold")
-        if message.error:
-            line.append(f"  {message.error}", style="red")
-        size_line.update(line)
+        size_line.update(self._size_line(message))
         self._build_tree(tree, message)
 
     def _build_tree(self, tree: Tree[Span], message: AnnotatedMessage) -> None:
@@ -177,10 +225,7 @@ class BytesPanel(Vertical):
                             parts[depth - 1], expand=depth < 4
                         )
                     parent = containers[key]
-            label = Text()
-            label.append(f"{span.start:#06x}-{span.end - 1:#06x} ", style="grey50")
-            label.append(span.label, style=KIND_STYLE.get(span.kind, ""))
-            self._node_of[span] = parent.add_leaf(label, data=span)
+            self._node_of[span] = parent.add_leaf(self._label(span), data=span)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         span = event.node.data
@@ -191,7 +236,7 @@ class BytesPanel(Vertical):
         hexview.highlight = (span.start, span.end)
         hexview.cursor = span.start
         self.query_one("#hex-scroll", VerticalScroll).scroll_to(
-            y=span.start // BYTES_PER_LINE, animate=False
+            y=span.start // hexview.bytes_per_line, animate=False
         )
 
     def on_hex_view_byte_selected(self, event: HexView.ByteSelected) -> None:

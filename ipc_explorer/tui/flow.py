@@ -6,38 +6,41 @@ from collections import deque
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual import events
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import DataTable
 
 from ipc_explorer.session import SessionStats
-from ipc_explorer.tui.live_text import LiveText
+from ipc_explorer.tui.live_text import LiveText, Row
+from ipc_explorer.tui.themes import Palette, palette_for
 
 MAX_ROWS = 40
 LIST_EVERY_TICKS = 10
+#: Name, width, and whether a narrow panel keeps the column.
 COLUMNS = [
-    ("seq", 9),
-    ("side", 9),
-    ("payload B", 9),
-    ("wire B", 8),
-    ("latency µs", 10),
-    ("ser", 7),
-    ("transmit", 9),
-    ("deser", 7),
+    ("seq", 9, True),
+    ("side", 9, False),
+    ("payload B", 9, True),
+    ("wire B", 8, True),
+    ("latency µs", 10, True),
+    ("ser", 7, False),
+    ("transmit", 9, False),
+    ("deser", 7, False),
 ]
-
-STATE_STYLE = {
-    "running": "green",
-    "ready": "yellow",
-    "paused": "yellow",
-    "done": "cyan",
-    "stopped": "grey50",
-    "peer-closed": "red",
-    "error": "bold red",
-    "killed": "bold red",
-    "exited": "red",
-}
+#: Under this many columns the list keeps its essential columns (the boxes fit their own
+#: titles and names at any width).
+NARROW_BELOW = 70
+#: Under this many rows the boxes lose a line and the list its caption, so that a few
+#: messages stay in view (80x24 leaves the panel 12).
+SHORT_BELOW = 15
+#: What a box's border takes from its title's room: the corners, a rule and a space each side.
+TITLE_MARGIN = 6
+#: Between a number and its unit: wrapping never separates them.
+NBSP = "\u00a0"
 
 
 def _us(ns: float | int | None) -> str:
@@ -47,8 +50,39 @@ def _us(ns: float | int | None) -> str:
     return f"{us:,.1f}" if us < 1000 else f"{us:,.0f}"
 
 
+def fitting(width: int, *forms: str) -> str:
+    """The first of ``forms`` that fits in ``width`` cells (the last if none does): a title
+    or a name is shown whole or in a shorter form, never cut."""
+    return next((form for form in forms if len(form) <= width), forms[-1])
+
+
+def kernel_object_rows(kernel_object: str, title: str, width: int, detail: bool) -> list[Row]:
+    """The kernel object in words that fit: its name whole, a path by its file name, or else
+    what it is ('shared memory + semaphores'); the bracketed details on lines of their own."""
+    name, bracket, rest = kernel_object.partition(" (")
+    forms = [name]
+    if name.startswith("/"):
+        forms.append(name.rsplit("/", 1)[-1])
+    rows: list[Row] = [Text(fitting(width or len(name), *forms, title))]
+    if detail and bracket:
+        rows.append(Text("(" + rest))
+    return rows
+
+
+class Arrow(Widget):
+    """'──>' as long as the space between two boxes."""
+
+    def render(self) -> RenderResult:
+        return "─" * max(self.size.width - 1, 0) + ">"
+
+
 class FlowPanel(Vertical):
     """Boxes and counters on top, a bounded list of sampled messages below."""
+
+    narrow: reactive[bool] = reactive(False, toggle_class="-narrow")
+    short: reactive[bool] = reactive(False, toggle_class="-short")
+    #: The latest figures drawn, to draw them again at a new size or in a new theme.
+    _view: tuple[SessionStats, str, str, bool] | None = None
 
     class MessageChosen(Message):
         def __init__(self, sample: dict[str, Any]) -> None:
@@ -58,29 +92,66 @@ class FlowPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="diagram"):
             yield LiveText(id="sender-box", classes="box")
-            yield Static("──>", classes="arrow")
+            yield Arrow(classes="arrow")
             yield LiveText(id="channel-box", classes="box")
-            yield Static("──>", classes="arrow")
+            yield Arrow(classes="arrow")
             yield LiveText(id="receiver-box", classes="box")
         yield LiveText(id="messages-label")
         table: DataTable[str] = DataTable(id="messages", cursor_type="row", zebra_stripes=True)
         yield table
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for name, width in COLUMNS:
-            table.add_column(name, width=width, key=name)
-        # A fixed set of rows whose cells are rewritten: adding and removing rows would make
-        # Textual lay the whole screen out again at every update.
-        for index in range(MAX_ROWS):
-            table.add_row(*[""] * len(COLUMNS), key=str(index))
-        table.move_cursor(row=MAX_ROWS - 1, animate=False)
         self._window: deque[dict[str, Any]] = deque(maxlen=MAX_ROWS)
         self._shown: list[dict[str, Any] | None] = [None] * MAX_ROWS
         self._seen = 0
         self._chosen: dict[str, Any] | None = None
         self._ticks = 0
+        self._build_table()
         self._set_label()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.narrow = event.size.width < NARROW_BELOW
+        self.short = event.size.height < SHORT_BELOW
+        self._set_label()
+        table = self.query_one(DataTable)
+        if not table.has_focus:  # the latest message stays in view in a shorter list
+            table.move_cursor(row=table.cursor_row, animate=False)
+        self.call_after_refresh(self._redraw_diagram)  # once the boxes have their new size
+
+    def _redraw_diagram(self) -> None:
+        """The boxes drawn again with the latest figures: their titles, names and lines are
+        chosen to fit their size."""
+        if self._view is not None:
+            self._update_diagram(*self._view)
+
+    def _restyle(self) -> None:
+        self._redraw_diagram()
+        self._redraw_rows(force=True)
+
+    def watch_narrow(self) -> None:
+        if self.is_mounted:
+            self._build_table()
+
+    @property
+    def palette(self) -> Palette:
+        return palette_for(self.app.theme)
+
+    def _columns(self) -> list[tuple[str, int]]:
+        return [(name, width) for name, width, essential in COLUMNS if essential or not self.narrow]
+
+    def _build_table(self) -> None:
+        """The list's columns for the panel's width, and a fixed set of rows whose cells are
+        rewritten: adding and removing rows would make Textual lay the whole screen out again
+        at every update."""
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        for name, width in self._columns():
+            table.add_column(name, width=width, key=name)
+        for index in range(MAX_ROWS):
+            table.add_row(*[""] * len(self._columns()), key=str(index))
+        self._redraw_rows(force=True)
+        table.move_cursor(row=MAX_ROWS - 1, animate=False)
 
     def reset(self) -> None:
         self._window.clear()
@@ -89,11 +160,23 @@ class FlowPanel(Vertical):
         self._redraw_rows()
 
     def _set_label(self) -> None:
-        table = self.query_one(DataTable)
-        frozen = "  [b]frozen while you browse[/b] (tab away to follow)" if table.has_focus else ""
-        self.query_one("#messages-label", LiveText).show(
-            "sampled messages (every message is counted; a few per tick are kept)" + frozen
-        )
+        """The list's caption, in the longest form that fits on its one line."""
+        forms = [
+            "sampled messages (every message is counted; a few per tick are kept)",
+            "sampled messages (every message is counted)",
+            "sampled messages",
+        ]
+        if self.query_one(DataTable).has_focus:
+            forms = [
+                forms[0] + "  [b]frozen while you browse[/b] (tab away to follow)",
+                "sampled messages  [b]frozen while you browse[/b] (tab away to follow)",
+                "[b]frozen while you browse[/b] (tab away to follow)",
+                "[b]frozen[/b] (tab away to follow)",
+            ]
+        width = self.content_size.width or len(forms[0])
+        texts = [Text.from_markup(form) for form in forms]
+        label = next((text for text in texts if text.cell_len <= width), texts[-1])
+        self.query_one("#messages-label", LiveText).show(label)
 
     def on_descendant_focus(self) -> None:
         self._set_label()
@@ -102,6 +185,7 @@ class FlowPanel(Vertical):
         self._set_label()
 
     def update_view(self, stats: SessionStats, mechanism: str, pattern: str, lossy: bool) -> None:
+        self._view = (stats, mechanism, pattern, lossy)
         self._update_diagram(stats, mechanism, pattern, lossy)
         # The list moves at a reading pace (nobody reads rows ten times a second), and holds
         # still while the user browses it.
@@ -116,33 +200,37 @@ class FlowPanel(Vertical):
             if self._chosen is None:
                 self._choose(self._window[-1])  # show something from the start
 
-    def _redraw_rows(self) -> None:
+    def _redraw_rows(self, force: bool = False) -> None:
+        """Rewrite the rows whose sample changed (every row when ``force``: new columns or a
+        new theme)."""
         table = self.query_one(DataTable)
         samples: list[dict[str, Any] | None] = [None] * (MAX_ROWS - len(self._window))
         samples += list(self._window)
+        columns = self._columns()
         for index, sample in enumerate(samples):
-            if sample is self._shown[index]:
+            if sample is self._shown[index] and not force:
                 continue
             self._shown[index] = sample
-            for (name, _), value in zip(COLUMNS, self._cells(sample), strict=True):
-                table.update_cell(str(index), name, value)
+            cells = self._cells(sample, self.palette)
+            for name, _ in columns:
+                table.update_cell(str(index), name, cells.get(name, ""))
 
     @staticmethod
-    def _cells(sample: dict[str, Any] | None) -> list[str | Text]:
+    def _cells(sample: dict[str, Any] | None, palette: Palette) -> dict[str, str | Text]:
         if sample is None:
-            return [""] * len(COLUMNS)
+            return {}
         latency = sample.get("latency_ns") or sample.get("rtt_ns")
         injected = sample.get("injected")
-        return [
-            Text(str(sample["seq"]), style="bold yellow" if injected else ""),
-            "injected" if injected else sample.get("side", ""),
-            f"{sample['size']:,}",
-            f"{sample['wire_size']:,}",
-            _us(latency),
-            _us(sample.get("ser_ns")),
-            _us(sample.get("transmit_ns")),
-            _us(sample.get("deserialize_ns")),
-        ]
+        return {
+            "seq": Text(str(sample["seq"]), style=palette.flagged if injected else ""),
+            "side": "injected" if injected else sample.get("side", ""),
+            "payload B": f"{sample['size']:,}",
+            "wire B": f"{sample['wire_size']:,}",
+            "latency µs": _us(latency),
+            "ser": _us(sample.get("ser_ns")),
+            "transmit": _us(sample.get("transmit_ns")),
+            "deser": _us(sample.get("deserialize_ns")),
+        }
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         sample = self._shown[event.cursor_row] if 0 <= event.cursor_row < MAX_ROWS else None
@@ -168,47 +256,75 @@ class FlowPanel(Vertical):
     def _update_diagram(
         self, stats: SessionStats, mechanism: str, pattern: str, lossy: bool
     ) -> None:
+        palette = self.palette
         snd, rcv = stats.sender, stats.receiver
         sent, received = snd.count("sent"), rcv.count("unique")
         describe = rcv.describe or snd.describe
         live = rcv.live or {}
 
-        def side_text(side: Any, lines: list[Text]) -> Text:
-            state = Text(side.state, style=STATE_STYLE.get(side.state, ""))
+        def state_row(side: Any) -> Text:
+            state = Text(side.state, style=palette.state(side.state))
             stalled = side.stalled_ns / 1e9
             if stalled > 0.2 and side.op == "send":
-                state.append(f" blocked in send {stalled:.1f} s", style="bold red")
+                state.append(f" blocked in send {stalled:.1f}{NBSP}s", style=palette.alarm)
             elif stalled > 0.2 and side.op == "recv":
-                state.append(f" waiting in recv {stalled:.1f} s", style="grey62")
-            return Text("\n").join([state, *lines])
+                state.append(f" waiting in recv {stalled:.1f}{NBSP}s", style=palette.label)
+            return state
 
-        drops = live.get("kernel_drops")
-        in_flight = max(sent - received - (drops if drops is not None else rcv.count("missing")), 0)
-        channel_lines = [Text(str(describe.get("kernel_object", "")), style="cyan")]
-        if "queue_depth" in live:
-            channel_lines.append(Text(f"queue depth {live['queue_depth']}/{live['queue_max']}"))
-        elif "ring_occupancy" in live:
-            channel_lines.append(
-                Text(f"ring {live['ring_occupancy']}/{live['ring_slots']} slots full")
-            )
-        else:
-            channel_lines.append(Text(f"in flight {in_flight:,}"))
-        if drops is not None:
-            channel_lines.append(Text(f"kernel drops {drops:,}", style="red"))
-        # Lost: gaps the receiver saw (and, on UDP, the kernel's own drop count).
-        lost = max(rcv.count("missing"), drops or 0) if lossy else rcv.count("missing")
-        bad = lost or rcv.count("corrupt") or rcv.count("duplicated")
-        anomalies = Text(
-            f"lost {lost:,}  dup {rcv.count('duplicated'):,}  "
-            f"reord {rcv.count('reordered'):,}  corrupt {rcv.count('corrupt'):,}",
-            style="red" if bad else "grey62",
-        )
         sender = self.query_one("#sender-box", LiveText)
         channel = self.query_one("#channel-box", LiveText)
         receiver = self.query_one("#receiver-box", LiveText)
-        sender.border_title = f"sender pid {snd.pid or '-'}"
-        receiver.border_title = f"receiver pid {rcv.pid or '-'}"
-        channel.border_title = f"{mechanism} · {pattern}"
-        sender.show(side_text(snd, [Text(f"sent {sent:,}", style="bold")]))
-        channel.show(Text("\n").join(channel_lines))
-        receiver.show(side_text(rcv, [Text(f"received {received:,}", style="bold"), anomalies]))
+
+        drops = live.get("kernel_drops")
+        in_flight = max(sent - received - (drops if drops is not None else rcv.count("missing")), 0)
+        channel_rows = kernel_object_rows(
+            str(describe.get("kernel_object", "")),
+            str(describe.get("title", mechanism)),
+            channel.content_size.width,
+            detail=not self.short,
+        )
+        for row in channel_rows:
+            row.stylize(palette.object)
+        if "queue_depth" in live:
+            channel_rows.append([Text(f"queue depth {live['queue_depth']}/{live['queue_max']}")])
+        elif "ring_occupancy" in live:
+            ring = f"ring {live['ring_occupancy']}/{live['ring_slots']}"
+            channel_rows.append([Text(ring), Text("slots full")])
+        else:
+            channel_rows.append([Text(f"in flight {in_flight:,}")])
+        if drops is not None:
+            channel_rows.append([Text(f"kernel drops {drops:,}", style=palette.bad)])
+        # Lost: gaps the receiver saw (and, on UDP, the kernel's own drop count).
+        lost = max(rcv.count("missing"), drops or 0) if lossy else rcv.count("missing")
+        bad = lost or rcv.count("corrupt") or rcv.count("duplicated")
+        anomaly = palette.bad if bad else palette.label
+        counts = {
+            "lost": lost,
+            "dup": rcv.count("duplicated"),
+            "reord": rcv.count("reordered"),
+            "corrupt": rcv.count("corrupt"),
+        }
+        # Two pairs a line; a narrow box keeps "lost" and the counts that are not zero.
+        anomalies = [
+            Text(f"{name} {count:,}", style=anomaly)
+            for name, count in counts.items()
+            if count or name == "lost" or not self.narrow
+        ]
+        room = (
+            sender.outer_size.width - TITLE_MARGIN,
+            channel.outer_size.width - TITLE_MARGIN,
+            receiver.outer_size.width - TITLE_MARGIN,
+        )
+        sender.border_title = fitting(room[0], f"sender pid {snd.pid or '-'}", "sender")
+        channel.border_title = fitting(room[1], f"{mechanism} · {pattern}", mechanism)
+        receiver.border_title = fitting(room[2], f"receiver pid {rcv.pid or '-'}", "receiver")
+        sender.show_rows([state_row(snd), [Text(f"sent {sent:,}", style=palette.number)]])
+        channel.show_rows(channel_rows)
+        receiver.show_rows(
+            [
+                state_row(rcv),
+                [Text(f"received {received:,}", style=palette.number)],
+                anomalies[:2],
+                anomalies[2:],
+            ]
+        )

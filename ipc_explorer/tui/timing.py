@@ -5,20 +5,23 @@ from __future__ import annotations
 from collections import deque
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from ipc_explorer.session import SessionStats
-from ipc_explorer.tui.live_text import LiveText
+from ipc_explorer.tui.live_text import LiveText, Row
+from ipc_explorer.tui.themes import Palette, palette_for
 
-STAGE_STYLE = {
-    "serialize": "yellow",
-    "transmit": "magenta",
-    "deserialize": "green",
-    "sync_wait": "red",
-}
 HISTORY = 120
+#: Under this many columns the stage split's title takes its short form.
+NARROW_BELOW = 40
+#: Under this many rows only the figures and the stage split are shown (80x24 leaves 13).
+SHORT_BELOW = 18
+#: A histogram row's label: "  ≥131.1 µs ".
+HISTOGRAM_LABEL = 13
 
 
 def _us(value: float) -> str:
@@ -26,6 +29,14 @@ def _us(value: float) -> str:
 
 
 class TimingPanel(Vertical):
+    """Figures, then the stage split, the sparkline and the histogram: a short panel keeps
+    the first two, the numbers a reader came for."""
+
+    narrow: reactive[bool] = reactive(False, toggle_class="-narrow")
+    short: reactive[bool] = reactive(False, toggle_class="-short")
+    #: The latest figures drawn, to draw them again at a new size or in a new theme.
+    _view: tuple[SessionStats, bool] | None = None
+
     def compose(self) -> ComposeResult:
         yield LiveText(id="figures")
         yield LiveText(id="stages")
@@ -36,37 +47,74 @@ class TimingPanel(Vertical):
     def on_mount(self) -> None:
         self._rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
         self._ticks = 0
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.narrow = event.size.width < NARROW_BELOW
+        self.short = event.size.height < SHORT_BELOW
+        self.call_after_refresh(self._draw)  # the bars follow the new width
+
+    @property
+    def palette(self) -> Palette:
+        return palette_for(self.app.theme)
 
     def reset(self) -> None:
         self._rates.extend([0.0] * HISTORY)
 
     def update_view(self, stats: SessionStats, pingpong: bool) -> None:
-        name = "rtt" if pingpong else "one_way"
-        lat = stats.percentiles_us(name)
-        msgs, mb = stats.rate_now()
-        self._rates.append(msgs)
-        figures = Text()
-        figures.append(f"latency ({'round trip' if pingpong else 'one way'}) µs\n", style="bold")
-        for row in (("p50", "p90"), ("p99", "max")):
-            for q in row:
-                figures.append(f"{q} ", style="grey62")
-                figures.append(f"{_us(lat[q]):>9}   ", style="bold")
-            figures.append("\n")
-        figures.append("last second: ", style="grey62")
-        figures.append(f"{msgs:,.0f} msgs/s  {mb:,.2f} MB/s", style="bold")
-        self.query_one("#figures", LiveText).show(figures)
+        self._rates.append(stats.rate_now()[0])
         self.query_one(Sparkline).data = list(self._rates)
+        self._view = (stats, pingpong)
+        # A histogram changes shape slowly: once a second is plenty.
+        self._draw(histogram=self._ticks % 10 == 0)
         self._ticks += 1
-        if self._ticks % 10 == 1:  # a histogram changes shape slowly: once a second is plenty
-            self.query_one("#histogram", LiveText).show(self._histogram(stats, name))
-        self.query_one("#stages", LiveText).show(self._stage_bar(stats, pingpong))
+
+    def _draw(self, histogram: bool = True) -> None:
+        """The figures, the stage split and (``histogram``) the histogram, from the latest
+        stats, in the current theme and width."""
+        if self._view is None:
+            return
+        stats, pingpong = self._view
+        name = "rtt" if pingpong else "one_way"
+        msgs, mb = stats.rate_now()
+        self.query_one("#figures", LiveText).show_rows(
+            self._figures(stats.percentiles_us(name), msgs, mb, pingpong, self.palette)
+        )
+        if histogram:
+            chart = self.query_one("#histogram", LiveText)
+            chart.show(self._histogram(stats, name, chart.content_size.width))
+        stages = self.query_one("#stages", LiveText)
+        stages.show_rows(self._stage_bar(stats, pingpong, stages.content_size.width))
 
     @staticmethod
-    def _histogram(stats: SessionStats, name: str, width: int = 30) -> Text:
+    def _figures(
+        lat: dict[str, float], msgs: float, mb: float, pingpong: bool, palette: Palette
+    ) -> list[Row]:
+        """A table of label/value pairs, two to a line where they fit, one where they do not:
+        values right-aligned to the widest, so that the columns line up either way."""
+        values = {q: _us(value) for q, value in lat.items()}
+        width = max(len(value) for value in values.values())
+
+        def pair(q: str) -> Text:
+            return Text.assemble((q, palette.label), " ", (values[q].rjust(width), palette.number))
+
+        return [
+            Text(f"latency ({'round trip' if pingpong else 'one way'}) µs", style=palette.heading),
+            [pair("p50"), pair("p90")],
+            [pair("p99"), pair("max")],
+            [
+                Text("last second:", style=palette.label),
+                Text(f"{msgs:,.0f} msgs/s", style=palette.number),
+                Text(f"{mb:,.2f} MB/s", style=palette.number),
+            ],
+        ]
+
+    def _histogram(self, stats: SessionStats, name: str, width: int) -> Text:
+        palette = self.palette
         h = stats.hists.get(name)
-        text = Text("latency histogram\n", style="bold")
+        text = Text("latency histogram\n", style=palette.heading)
         if not h or not h.total:
-            return text.append("no messages yet", style="dim")
+            return text.append("no messages yet", style=palette.hint)
         # Fold the log-linear buckets into powers of two for a compact view.
         folded: dict[int, int] = {}
         for value, count in h.buckets():
@@ -74,25 +122,36 @@ class TimingPanel(Vertical):
                 folded.get(max(int(value), 1).bit_length(), 0) + count
             )
         top = max(folded.values())
+        # The longest bar leaves room for its count on the same line.
+        longest = max((width or 44) - HISTOGRAM_LABEL - len(f" {top:,}"), 1)
         for bits in sorted(folded)[-6:]:
             low = (1 << (bits - 1)) / 1000
-            bar = "█" * max(1, round(folded[bits] / top * width))
-            text.append(f"{'≥' + _us(low):>9} µs ", style="grey62")
-            text.append(f"{bar} {folded[bits]:,}\n", style="cyan")
+            bar = "█" * max(1, round(folded[bits] / top * longest))
+            text.append(f"{'≥' + _us(low):>9} µs ", style=palette.label)
+            text.append(f"{bar} {folded[bits]:,}\n", style=palette.bar)
         return text
 
-    @staticmethod
-    def _stage_bar(stats: SessionStats, pingpong: bool, width: int = 40) -> Text:
+    def _stage_bar(self, stats: SessionStats, pingpong: bool, width: int) -> list[Row]:
+        palette = self.palette
         stages = stats.stage_medians_us(pingpong)
         total = sum(stages.values())
-        text = Text("per-stage split (medians)\n", style="bold")
+        title = "per-stage split (medians)"
+        if self.narrow:
+            title = "per-stage medians"
+        rows: list[Row] = [[Text(title, style=palette.heading)]]
         if not total:
-            return text.append("no messages yet", style="dim")
-        for name, value in stages.items():
-            cells = round(value / total * width)
-            text.append("█" * cells, style=STAGE_STYLE[name])
-        text.append("\n")
-        for name, value in stages.items():
-            text.append("■ ", style=STAGE_STYLE[name])
-            text.append(f"{name} {_us(value)} µs  ")
-        return text
+            return [*rows, [Text("no messages yet", style=palette.hint)]]
+        bar, done, cells = Text(), 0.0, width or 40
+        for name, value in stages.items():  # cumulative rounding: the bar fills one line
+            start, done = round(done / total * cells), done + value
+            bar.append("█" * (round(done / total * cells) - start), style=palette.stages[name])
+        rows.append([bar])
+        values = {name: _us(value) for name, value in stages.items()}
+        names, digits = max(map(len, values)), max(map(len, values.values()))
+        rows.append(
+            [
+                Text.assemble(("■ ", palette.stages[name]), f"{name:<{names}} {value:>{digits}} µs")
+                for name, value in values.items()
+            ]
+        )
+        return rows
