@@ -20,9 +20,9 @@ DATA = Path(__file__).parent / "data" / "shm-json-session.msgpack"
 SIZE = (140, 44)
 
 
-def recorded_app() -> IpcExplorerApp:
+def recorded_app(theme: str = "default") -> IpcExplorerApp:
     config = SessionConfig(mechanism="shm", format="json", rate=2000, size=48)
-    app = IpcExplorerApp(config, live=False)
+    app = IpcExplorerApp(config, live=False, theme=theme)
     records = msgpack.unpackb(DATA.read_bytes(), raw=False, strict_map_key=False)
     running = [r for r in records if r["state"] not in ("done", "stopped")]
     session = Session(config)
@@ -39,6 +39,20 @@ async def show(pilot) -> None:
 
 def test_main_screen(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_main_screen_at_80x24(snap_compare):
+    """Every panel in its compact form: short box titles, the timing table, a few rows of
+    the list, the semaphores on one line, hex and tree side by side."""
+    assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=show)
+
+
+def test_projector_theme_at_80x24(snap_compare):
+    assert snap_compare(recorded_app("projector"), terminal_size=(80, 24), run_before=show)
+
+
+def test_projector_theme_at_120x36(snap_compare):
+    assert snap_compare(recorded_app("projector"), terminal_size=(120, 36), run_before=show)
 
 
 def test_bytes_panel_with_a_key_highlighted(snap_compare):
