@@ -1,15 +1,18 @@
 """Write the pictures in screenshots/ from real runs: real processes, real kernel objects.
 
-    python screenshots/make.py
+    python screenshots/make.py                      # every picture
+    python screenshots/make.py app-80x24 help       # only these (names without .svg)
 
-The app's pictures are Textual's own SVG screenshots of the running app (headless, 160x48);
-the headless command's pictures are rich's SVG export of its output.
+The app's pictures are Textual's own SVG screenshots of the running app (headless, 160x48
+unless a picture says otherwise); the headless command's pictures are rich's SVG export of
+its output.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -22,16 +25,24 @@ from ipc_explorer.session import SessionConfig  # noqa: E402
 from ipc_explorer.tui.app import IpcExplorerApp  # noqa: E402
 
 SIZE = (160, 48)
+#: A small terminal, or a projector's large font: every panel in its compact form.
+SMALL = (80, 24)
+MEDIUM = (120, 36)
 
-RUNS = {
-    "run-pipe-msgpack": SessionConfig(mechanism="pipe", format="msgpack", count=20000, size=64),
-    "run-udp-loss": SessionConfig(mechanism="udp", format="msgpack", count=50000, size=1000),
-}
+#: A picture's maker, given the picture's name.
+Shot = Callable[[str], None]
 
 
-async def app_shot(name: str, config: SessionConfig, keys: list[str], settle: float = 2.5) -> None:
-    app = IpcExplorerApp(config)
-    async with app.run_test(size=SIZE) as pilot:
+async def app_shot(
+    name: str,
+    config: SessionConfig,
+    keys: list[str],
+    settle: float = 2.5,
+    size: tuple[int, int] = SIZE,
+    theme: str = "default",
+) -> None:
+    app = IpcExplorerApp(config, theme=theme)
+    async with app.run_test(size=size) as pilot:
         await pilot.pause(settle)
         for key in keys:
             if key.startswith("sleep:"):
@@ -44,48 +55,30 @@ async def app_shot(name: str, config: SessionConfig, keys: list[str], settle: fl
     print(f"wrote screenshots/{name}.svg")
 
 
-async def app_shots() -> None:
-    await app_shot("app-pipe", SessionConfig(mechanism="pipe", format="msgpack", rate=1000), [])
-    await app_shot("app-shm", SessionConfig(mechanism="shm", format="json", rate=1000), [])
-    await app_shot(
-        "app-udp-receiver-paused",
-        SessionConfig(mechanism="udp", format="msgpack", rate=10000, size=1024),
-        ["p", "sleep:2"],
-    )
-    await app_shot("app-http", SessionConfig(mechanism="http", format="json", rate=1000), [])
-    # The bytes panel: focus the tree and walk down to the first key of the payload.
-    walk = ["space", "tab", "tab", "tab", *["down"] * 9]
-    await app_shot(
-        "bytes-msgpack", SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), walk
-    )
-    await app_shot(
-        "bytes-http-json", SessionConfig(mechanism="http", format="json", rate=100), walk
-    )
-    await app_shot("inject", SessionConfig(mechanism="pipe", format="json", rate=100), ["i"])
-    await app_shot("explain", SessionConfig(mechanism="shm", format="msgpack", rate=100), ["e"])
-    await app_shot(
-        "help", SessionConfig(mechanism="pipe", format="msgpack", rate=100), ["question_mark"]
-    )
+def app(config: SessionConfig, keys: list[str] | None = None, **options) -> Shot:
+    """The app on ``config`` after ``keys`` ('sleep:N' waits N seconds)."""
+    return lambda name: asyncio.run(app_shot(name, config, keys or [], **options))
 
 
-async def lab_shots() -> None:
-    """The contention lab (key c), one picture per scenario, each at its telling moment."""
-    quiet = SessionConfig(mechanism="pipe", format="msgpack", rate=10)
-    await app_shot("contend-counter", quiet, ["c", "sleep:3"])
-    await app_shot("contend-torn", quiet, ["c", "2", "sleep:3"])
-    # the bounded buffer with its semaphores, the consumer paused: 'empty' at 0, producer waits
-    await app_shot("contend-buffer", quiet, ["c", "3", "l", "sleep:1.5", "p", "sleep:1.5"])
-    await app_shot("contend-deadlock", quiet, ["c", "4", "sleep:2.5"])
+def run(config: SessionConfig) -> Shot:
+    """`ipc-explorer run` and its summary."""
+
+    def shoot(name: str) -> None:
+        summary = asyncio.run(run_session(config))
+        console = Console(record=True, width=100, file=open("/dev/null", "w"))
+        console.print(
+            f"$ ipc-explorer run -m {config.mechanism} -f {config.format} -p {config.pattern} "
+            f"-n {config.count} -s {config.size}",
+            highlight=False,
+        )
+        print_summary(summary, console)
+        console.save_svg(str(HERE / f"{name}.svg"), title="ipc-explorer run")
+        print(f"wrote screenshots/{name}.svg")
+
+    return shoot
 
 
-async def inspector_shots() -> None:
-    """The inspector (key d) on a flow message: bytes and tree, every format, the diff."""
-    await app_shot(
-        "inspector", SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), ["d"]
-    )
-
-
-def decode_shot() -> None:
+def decode_malformed(name: str) -> None:
     """`ipc-explorer decode` on a MessagePack message cut short: the partial tree, then the
     error at its byte offset."""
     import msgpack
@@ -98,33 +91,62 @@ def decode_shot() -> None:
     console = Console(record=True, width=100, file=open("/dev/null", "w"))
     console.print("$ ipc-explorer decode cut.msgpack --format msgpack", highlight=False)
     print_decoded(decode(data, "msgpack"), console)
-    console.save_svg(str(HERE / "decode-malformed.svg"), title="ipc-explorer decode")
-    print("wrote screenshots/decode-malformed.svg")
+    console.save_svg(str(HERE / f"{name}.svg"), title="ipc-explorer decode")
+    print(f"wrote screenshots/{name}.svg")
 
 
-def run_shots() -> None:
-    for name, config in RUNS.items():
-        summary = asyncio.run(run_session(config))
-        console = Console(record=True, width=100, file=open("/dev/null", "w"))
-        console.print(
-            f"$ ipc-explorer run -m {config.mechanism} -f {config.format} -p {config.pattern} "
-            f"-n {config.count} -s {config.size}",
-            highlight=False,
-        )
-        print_summary(summary, console)
-        console.save_svg(str(HERE / f"{name}.svg"), title="ipc-explorer run")
-        print(f"wrote screenshots/{name}.svg")
+# The bytes panel: focus the tree and walk down to the first key of the payload.
+WALK = ["space", "tab", "tab", "tab", *["down"] * 9]
+QUIET = SessionConfig(mechanism="pipe", format="msgpack", rate=10)
+
+SHOTS: dict[str, Shot] = {
+    "run-pipe-msgpack": run(
+        SessionConfig(mechanism="pipe", format="msgpack", count=20000, size=64)
+    ),
+    "run-udp-loss": run(SessionConfig(mechanism="udp", format="msgpack", count=50000, size=1000)),
+    "decode-malformed": decode_malformed,
+    "app-pipe": app(SessionConfig(mechanism="pipe", format="msgpack", rate=1000)),
+    "app-shm": app(SessionConfig(mechanism="shm", format="json", rate=1000)),
+    "app-udp-receiver-paused": app(
+        SessionConfig(mechanism="udp", format="msgpack", rate=10000, size=1024), ["p", "sleep:2"]
+    ),
+    "app-http": app(SessionConfig(mechanism="http", format="json", rate=1000)),
+    "bytes-msgpack": app(SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), WALK),
+    "bytes-http-json": app(SessionConfig(mechanism="http", format="json", rate=100), WALK),
+    "inject": app(SessionConfig(mechanism="pipe", format="json", rate=100), ["i"]),
+    "explain": app(SessionConfig(mechanism="shm", format="msgpack", rate=100), ["e"]),
+    "help": app(SessionConfig(mechanism="pipe", format="msgpack", rate=100), ["question_mark"]),
+    # Small, and projected: every panel in its compact form, then in the high-contrast theme.
+    "app-80x24": app(SessionConfig(mechanism="pipe", format="msgpack", rate=1000), size=SMALL),
+    "app-projector-80x24": app(
+        SessionConfig(mechanism="pipe", format="msgpack", rate=1000), size=SMALL, theme="projector"
+    ),
+    "app-projector": app(
+        SessionConfig(mechanism="shm", format="json", rate=1000), size=MEDIUM, theme="projector"
+    ),
+    # The contention lab (key c), one picture per scenario, each at its telling moment.
+    "contend-counter": app(QUIET, ["c", "sleep:3"]),
+    "contend-torn": app(QUIET, ["c", "2", "sleep:3"]),
+    # the bounded buffer with its semaphores, the consumer paused: 'empty' at 0, producer waits
+    "contend-buffer": app(QUIET, ["c", "3", "l", "sleep:1.5", "p", "sleep:1.5"]),
+    "contend-deadlock": app(QUIET, ["c", "4", "sleep:2.5"]),
+    # The inspector (key d) on a flow message: bytes and tree, every format, the diff.
+    "inspector": app(SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), ["d"]),
+}
 
 
-def main() -> None:
-    for old in HERE.glob("*.svg"):
-        old.unlink()
-    run_shots()
-    decode_shot()
-    asyncio.run(app_shots())
-    asyncio.run(lab_shots())
-    asyncio.run(inspector_shots())
+def main(names: list[str]) -> int:
+    unknown = [name for name in names if name not in SHOTS]
+    if unknown:
+        print(f"unknown pictures: {', '.join(unknown)}; known: {', '.join(SHOTS)}")
+        return 2
+    if not names:  # every picture: none left over from an older set
+        for old in HERE.glob("*.svg"):
+            old.unlink()
+    for name in names or SHOTS:
+        SHOTS[name](name)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))
