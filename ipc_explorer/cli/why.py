@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ipc_explorer.cli.args import EXIT_OK, EXIT_USAGE
 from ipc_explorer.kernel.procfs import ProcessGone
@@ -41,6 +42,6 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     sources = diagnosis.facts.sources()
     for name, value in diagnosis.facts.values().items():
         shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
-        table.add_row(name, str(shown), sources[name])
+        table.add_row(name, Text(str(shown)), Text(sources[name]))  # "[heap]" is not markup
     console.print(table)
     return EXIT_OK

@@ -75,8 +75,10 @@ LESSONS: dict[str, LessonText] = {
     ),
     "formats": LessonText(
         title="The same payload in JSON, XML, MessagePack and a struct, byte by byte",
-        watch="The inspector: each format's bytes split into values, keys and syntax.",
-        press="`ctrl+f` changes the format of the hex view; arrows move through the bytes.",
+        watch="The inspector (`d`): the message's bytes linked to its tree, and the same value "
+        "in every format, its bytes split into values, keys and syntax.",
+        press="`d` opens the inspector on the latest message; `ctrl+f` changes the format of "
+        "the hex view; arrows move through the bytes.",
         question="The value is the same in all four. Where do the extra bytes of JSON and XML "
         "go, and what does the struct give up to be the smallest?",
         answer="Self-describing formats spend bytes on keys and syntax in every message (XML "

@@ -46,4 +46,3 @@ def sender_result(t0_ns: int, t_end_ns: int, rtts: list[int] | None, completed: 
         "completed": completed,
         "rtt_ns": summary(rtts) if rtts is not None else None,
     }
-

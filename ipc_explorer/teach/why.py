@@ -20,6 +20,7 @@ from ipc_explorer.kernel import procfs
 from ipc_explorer.kernel.descriptors import descriptor_facts
 from ipc_explorer.kernel.facts import Facts
 from ipc_explorer.kernel.syscalls import ON_A_DESCRIPTOR, READS, WRITES, manual_name
+from ipc_explorer.session import Session
 
 CHILD_MODULE = "ipc_explorer.children"
 BYTE_STREAMS = {"pipe", "fifo", "unix-stream", "tcp", "http"}
@@ -289,3 +290,32 @@ def _doing(said: dict[str, Any]) -> str:
     if op.startswith("held"):
         return f"{op} (step mode)"
     return str(said.get("state") or op or "?")
+
+
+def session_diagnoses(session: Session) -> list[Diagnosis]:
+    """Both children of a running session, each with its own report beside the kernel's."""
+    plan = session.plan.to_json() if session.plan is not None else {}
+    mechanism = session.config.mechanism
+    children = {}
+    said = {}
+    for side in ("sender", "receiver"):
+        state = session.stats.side(side)
+        if state.pid is not None and session.alive(side):
+            children[side] = Child(state.pid, side, mechanism, plan)
+            said[side] = {"state": state.state, "op": state.op}
+    found = []
+    for side, child in children.items():
+        other = "receiver" if side == "sender" else "sender"
+        try:
+            found.append(
+                diagnose(
+                    child.pid,
+                    child=child,
+                    peer=children.get(other),
+                    said=said[side],
+                    peer_said=said.get(other),
+                )
+            )
+        except procfs.ProcessGone:
+            continue
+    return found

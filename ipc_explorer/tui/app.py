@@ -31,6 +31,7 @@ from textual.widgets import Footer, Header
 from ipc_explorer.codecs import CodecError, codec_names, get_codec
 from ipc_explorer.codecs.sample import sample_payload
 from ipc_explorer.explain.flow import explain
+from ipc_explorer.explain.step import LEFT as LEFT_STEP_MODE
 from ipc_explorer.inspector.annotated import annotate_sample
 from ipc_explorer.session import (
     PATTERNS,
@@ -42,15 +43,20 @@ from ipc_explorer.session import (
     SessionError,
     UsageError,
 )
+from ipc_explorer.teach.lessons import Lesson
+from ipc_explorer.teach.why import session_diagnoses
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError
 from ipc_explorer.tui.bytes_view import BytesPanel
 from ipc_explorer.tui.contend_screen import ContendScreen
 from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen
 from ipc_explorer.tui.flow import FlowPanel
 from ipc_explorer.tui.inspector_screen import InspectorScreen
+from ipc_explorer.tui.lesson_panel import LessonPanel
+from ipc_explorer.tui.step_bar import StepBar
 from ipc_explorer.tui.sync_view import SyncPanel
 from ipc_explorer.tui.themes import PROJECTOR_THEME, THEMES, textual_theme
 from ipc_explorer.tui.timing import TimingPanel
+from ipc_explorer.tui.why_screen import WhyScreen
 
 #: Rates the +/- keys step through; None is "as fast as possible".
 RATES: list[float | None] = [1, 10, 100, 1000, 10_000, None]
@@ -76,7 +82,7 @@ class EngineNotice(Message):
 
 
 class IpcExplorerApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", "teach.tcss"]
     TITLE = "ipc-explorer"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     # Nothing focused at start: a focused message list holds still, and it should follow.
@@ -108,13 +114,24 @@ class IpcExplorerApp(App[None]):
         Binding("n", "toggle_nagle", "Nagle", show=False),
         Binding("s", "save_svg", "Screenshot", show=False),
         Binding("T", "toggle_theme", "Projector theme", show=False),
+        Binding("full_stop", "step", "Step"),
+        Binding("w", "why", "Why blocked"),
+        Binding("a", "lesson_answer", "Lesson answer", show=False),
     ]
 
-    def __init__(self, config: SessionConfig, live: bool = True, theme: str = "default") -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        live: bool = True,
+        theme: str = "default",
+        lesson: Lesson | None = None,
+    ) -> None:
         """``live=False`` starts no session and no refresh timer: the caller sets ``session``
         and calls ``refresh_panels`` (snapshot tests draw recorded telemetry that way).
-        ``theme`` is "default" or "projector" (high contrast); UsageError for another name."""
+        ``theme`` is "default" or "projector" (high contrast); UsageError for another name.
+        ``lesson`` opens on a lesson: its text beside the panels, or the lab it is about."""
         super().__init__()
+        self.lesson = lesson
         self.register_theme(PROJECTOR_THEME)
         self.theme = textual_theme(theme)
         self.config = replace(config, count=None, nice=max(config.nice, APP_NICE))
@@ -138,6 +155,9 @@ class IpcExplorerApp(App[None]):
                 yield SyncPanel(id="sync")
             yield TimingPanel(id="timing")
         yield BytesPanel(id="bytes")
+        if self.lesson is not None and self.lesson.face != "lab":
+            yield LessonPanel(self.lesson.name, self.lesson.text, id="lesson")
+        yield StepBar(id="step-bar")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -156,6 +176,8 @@ class IpcExplorerApp(App[None]):
             self.set_interval(1 / REFRESH_HZ, self.refresh_panels)
             self.set_timer(GC_FREEZE_AFTER_S, self._freeze_heap)
             self.start_session()
+        if self.lesson is not None and self.lesson.face == "lab":
+            self.call_after_refresh(self.action_contend)
 
     # -- the session -------------------------------------------------------------------------
     def _on_engine_event(self, event: EngineEvent) -> None:
@@ -164,6 +186,7 @@ class IpcExplorerApp(App[None]):
     @work(exclusive=True, group="session")
     async def start_session(self) -> None:
         """(Re)start the children with the current configuration."""
+        self.query_one(StepBar).reset()
         await self._stop_session()
         self.flow_paused = self.receiver_paused = False
         self.query_one(FlowPanel).reset()
@@ -266,6 +289,11 @@ class IpcExplorerApp(App[None]):
 
     def action_toggle_flow(self) -> None:
         if self.session is None:
+            return
+        step_bar = self.query_one(StepBar)
+        if step_bar.active:  # space leaves step mode: the flow goes on at its rate
+            self.run_worker(step_bar.leave(), group="step")
+            self.notify(LEFT_STEP_MODE)
             return
         self.flow_paused = not self.flow_paused
         (self.session.pause if self.flow_paused else self.session.resume)("sender")
@@ -374,6 +402,7 @@ class IpcExplorerApp(App[None]):
             assert isinstance(binding, Binding)
             keys = binding.key.replace("question_mark", "?").replace("equals_sign", "=")
             keys = keys.replace("right_square_bracket", "]").replace("left_square_bracket", "[")
+            keys = keys.replace("full_stop", ".")
             lines.append(f"| `{keys}` | {binding.description} |")
         lines += [
             "| `ctrl+p` | command palette: every action by name |",
@@ -398,7 +427,10 @@ class IpcExplorerApp(App[None]):
             if resume and self.flow_paused:
                 self.action_toggle_flow()
 
-        self.lab = ContendScreen()
+        if self.lesson is not None and self.lesson.face == "lab":
+            self.lab = ContendScreen(config=self.lesson.lab_config(), lesson=self.lesson)
+        else:
+            self.lab = ContendScreen()
         self.push_screen(self.lab, back)
 
     def action_inspect(self) -> None:
@@ -435,6 +467,42 @@ class IpcExplorerApp(App[None]):
             return
         self._diff_base = sample
         self.notify(f"message {sample['seq']} is the diff base: select another, then press d")
+
+    # -- teaching ----------------------------------------------------------------------------
+    def action_step(self) -> None:
+        """Step mode: the first press holds both children, each next one moves one stage."""
+        session = self.session
+        if session is None or not (session.alive("sender") and session.alive("receiver")):
+            self.notify("no session running: press r to restart", severity="warning")
+            return
+        if self.flow_paused:  # step mode holds the children itself
+            self.flow_paused = False
+            self.query_one(FlowPanel).border_subtitle = ""
+        self.receiver_paused = False
+        self.query_one(StepBar).press(session)
+
+    def on_step_bar_stage_done(self, event: StepBar.StageDone) -> None:
+        """Point at the panel the stage concerns."""
+        for panel in self.query(".-step-focus"):
+            panel.remove_class("-step-focus")
+        self.query_one(f"#{event.report.panel}").add_class("-step-focus")
+
+    def on_step_bar_left(self, _event: StepBar.Left) -> None:
+        for panel in self.query(".-step-focus"):
+            panel.remove_class("-step-focus")
+
+    def action_why(self) -> None:
+        """Why each child is (or is not) blocked, from the kernel, beside its own word."""
+        session = self.session
+        if session is None or session.plan is None:
+            self.notify("no session running: press r to restart", severity="warning")
+            return
+        self.push_screen(WhyScreen(lambda: session_diagnoses(session)))
+
+    def action_lesson_answer(self) -> None:
+        panels = self.query(LessonPanel)
+        if panels:
+            panels.first().answer_shown = not panels.first().answer_shown
 
     def action_explain(self) -> None:
         self.push_screen(TextScreen(explain(self.config.mechanism, self.config.format)))
@@ -487,5 +555,5 @@ class IpcExplorerApp(App[None]):
         self.start_session()
 
 
-def run_app(config: SessionConfig, theme: str = "default") -> None:
-    IpcExplorerApp(config, theme=theme).run()
+def run_app(config: SessionConfig, theme: str = "default", lesson: Lesson | None = None) -> None:
+    IpcExplorerApp(config, theme=theme, lesson=lesson).run()

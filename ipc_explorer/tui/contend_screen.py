@@ -25,8 +25,10 @@ from ipc_explorer.lab.config import FIXES, ContendConfig
 from ipc_explorer.lab.locks import LOCK_KINDS
 from ipc_explorer.lab.run import ContendRun
 from ipc_explorer.lab.stats import LockStats
+from ipc_explorer.teach.lessons import Lesson
 from ipc_explorer.teach.why import Child, Diagnosis, NotAChild, diagnose
 from ipc_explorer.telemetry.histogram import Histogram
+from ipc_explorer.tui.lesson_panel import LessonPanel
 from ipc_explorer.tui.live_text import LiveText
 from ipc_explorer.tui.why_screen import WhyScreen
 
@@ -80,12 +82,25 @@ class ContendScreen(Screen):
         Binding("full_stop", "step_lock", "Step"),
         Binding("space", "let_go", "Run freely", show=False),
         Binding("w", "why", "Why blocked"),
+        Binding("a", "lesson_answer", "Lesson answer", show=False),
         Binding("x", "stop_run", "Stop", show=False),
     ]
 
-    def __init__(self, scenario: str = "counter", autostart: bool = True) -> None:
+    def __init__(
+        self,
+        scenario: str = "counter",
+        autostart: bool = True,
+        config: ContendConfig | None = None,
+        lesson: Lesson | None = None,
+    ) -> None:
+        """``config`` opens on that run (a lesson's), with live-length iterations."""
         super().__init__()
-        self.config = live_config(scenario)
+        self.config = (
+            replace(config, iterations=LIVE_ITERATIONS[config.scenario])
+            if config is not None
+            else live_config(scenario)
+        )
+        self.lesson = lesson
         self.autostart = autostart
         self.run: ContendRun | None = None
         self.paused = False
@@ -100,6 +115,8 @@ class ContendScreen(Screen):
             yield LiveText(id="lab-result")
         yield DataTable(id="lab-locks", cursor_type="none", zebra_stripes=True)
         yield LiveText(id="lab-timeline")
+        if self.lesson is not None:
+            yield LessonPanel(self.lesson.name, self.lesson.text, id="lesson")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -272,6 +289,11 @@ class ContendScreen(Screen):
             return found
 
         self.app.push_screen(WhyScreen(diagnoses))
+
+    def action_lesson_answer(self) -> None:
+        panels = self.query(LessonPanel)
+        if panels:
+            panels.first().answer_shown = not panels.first().answer_shown
 
     def action_rerun(self) -> None:
         self.step_note = ""

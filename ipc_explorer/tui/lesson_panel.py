@@ -37,7 +37,7 @@ class LessonPanel(Static):
             body.append("Answer: ", "bold")
             body.append(t.answer)
         else:
-            body.append("(a shows the answer)", "dim")
+            body.append("(a shows the answer)", "italic")
         return body
 
 

@@ -52,10 +52,12 @@ class WhyScreen(ModalScreen[None]):
             table.add_column()
             table.add_column(style="dim")
             sources = d.facts.sources()
-            for name, value in d.facts.values().items():
-                table.add_row(name, _shown(value), sources[name])
+            for name, value in d.facts.values().items():  # Text: "[heap]" is not markup
+                table.add_row(name, Text(_shown(value)), Text(sources[name]))
             for name, value in d.self_reported.items():
-                table.add_row(name, _shown(value), "self-reported: the process's own telemetry")
+                table.add_row(
+                    name, Text(_shown(value)), "self-reported: the process's own telemetry"
+                )
             parts.append(table)
         if not diagnoses:
             parts.append(Text("no process to look at: start a session (r)", "dim"))
