@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from ipc_explorer.cli.run import print_summary, run_session  # noqa: E402
 from ipc_explorer.session import SessionConfig  # noqa: E402
+from ipc_explorer.teach.lessons import get_lesson  # noqa: E402
 from ipc_explorer.tui.app import IpcExplorerApp  # noqa: E402
 
 SIZE = (160, 48)
@@ -40,8 +41,9 @@ async def app_shot(
     settle: float = 2.5,
     size: tuple[int, int] = SIZE,
     theme: str = "default",
+    lesson: str | None = None,
 ) -> None:
-    app = IpcExplorerApp(config, theme=theme)
+    app = IpcExplorerApp(config, theme=theme, lesson=get_lesson(lesson) if lesson else None)
     async with app.run_test(size=size) as pilot:
         await pilot.pause(settle)
         for key in keys:
@@ -98,6 +100,9 @@ def decode_malformed(name: str) -> None:
 # The bytes panel: focus the tree and walk down to the first key of the payload.
 WALK = ["space", "tab", "tab", "tab", *["down"] * 9]
 QUIET = SessionConfig(mechanism="pipe", format="msgpack", rate=10)
+FULL_PIPE = SessionConfig(mechanism="pipe", format="msgpack", rate=None, size=512)
+#: Into step mode, then build, serialize, send and "in the kernel".
+STEP_TO_KERNEL = ["full_stop", "sleep:1.5", *["full_stop", "sleep:0.6"] * 4]
 
 SHOTS: dict[str, Shot] = {
     "run-pipe-msgpack": run(
@@ -130,6 +135,24 @@ SHOTS: dict[str, Shot] = {
     # the bounded buffer with its semaphores, the consumer paused: 'empty' at 0, producer waits
     "contend-buffer": app(QUIET, ["c", "3", "l", "sleep:1.5", "p", "sleep:1.5"]),
     "contend-deadlock": app(QUIET, ["c", "4", "sleep:2.5"]),
+    # Teaching: step mode (.) stopped at "in the kernel", why blocked (w) on a full pipe, and a
+    # lesson, each in both themes.
+    "step-mode": app(QUIET, STEP_TO_KERNEL, size=MEDIUM),
+    "step-mode-projector": app(QUIET, STEP_TO_KERNEL, size=MEDIUM, theme="projector"),
+    "why-blocked": app(FULL_PIPE, ["p", "sleep:1.5", "w", "sleep:1.5"], size=MEDIUM),
+    "why-blocked-projector": app(
+        FULL_PIPE, ["p", "sleep:1.5", "w", "sleep:1.5"], size=MEDIUM, theme="projector"
+    ),
+    "lesson-full-pipe": app(
+        get_lesson("full-pipe").session_config(), ["p", "sleep:1.5"], lesson="full-pipe"
+    ),
+    "lesson-full-pipe-projector-80x24": app(
+        get_lesson("full-pipe").session_config(),
+        ["p", "sleep:1.5", "a"],
+        lesson="full-pipe",
+        size=SMALL,
+        theme="projector",
+    ),
     # The inspector (key d) on a flow message: bytes and tree, every format, the diff.
     "inspector": app(SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), ["d"]),
 }

@@ -6,13 +6,19 @@ no live children and no refresh timer makes every picture the same from run to r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import msgpack
 import pytest
 
 from ipc_explorer.session import Session, SessionConfig
+from ipc_explorer.teach.lessons import get_lesson
+from ipc_explorer.teach.step import report_from_json
+from ipc_explorer.teach.why import diagnosis_from_json
 from ipc_explorer.tui.app import IpcExplorerApp
+from ipc_explorer.tui.step_bar import StepBar
+from ipc_explorer.tui.why_screen import WhyScreen
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -113,3 +119,47 @@ async def test_moving_in_the_hex_selects_the_tree_node_and_back():
         await pilot.pause()
         following = tree.cursor_node.data
         assert hexview.highlight == (following.start, following.end)
+
+
+TEACH = json.loads((Path(__file__).parent / "data" / "pipe-teach.json").read_text())
+
+
+def test_step_bar_at_the_kernel_stage(snap_compare):
+    """The bar as step mode drew it at "in the kernel" (tests/data/record_teach.py)."""
+
+    async def at_the_kernel(pilot) -> None:
+        await show(pilot)
+        report = report_from_json(TEACH["stages"][3])
+        bar = pilot.app.query_one(StepBar)
+        bar.add_class("-shown")
+        bar.report = report
+        pilot.app.post_message(StepBar.StageDone(report))
+        await pilot.pause()
+
+    assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=at_the_kernel)
+
+
+def test_why_screen_on_a_full_pipe(snap_compare):
+    async def why(pilot) -> None:
+        await show(pilot)
+        diagnoses = [diagnosis_from_json(d) for d in TEACH["why"]]
+        pilot.app.push_screen(WhyScreen(lambda: diagnoses))
+        await pilot.pause()
+
+    assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=why)
+
+
+def lesson_app(theme: str = "default") -> IpcExplorerApp:
+    app = recorded_app(theme)
+    app.lesson = get_lesson("full-pipe")
+    return app
+
+
+def test_a_lesson_beside_the_panels(snap_compare):
+    assert snap_compare(lesson_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_a_lesson_on_a_projector_at_80x24_with_its_answer(snap_compare):
+    assert snap_compare(
+        lesson_app("projector"), terminal_size=(80, 24), press=["a"], run_before=show
+    )

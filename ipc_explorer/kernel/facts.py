@@ -36,3 +36,11 @@ class Facts:
 
     def sources(self) -> dict[str, str]:
         return {name: fact.source for name, fact in self.items.items()}
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any], sources: dict[str, str]) -> Facts:
+        """Facts as ``values()`` and ``sources()`` gave them (a recording, a test's data)."""
+        facts = cls()
+        for name, value in values.items():
+            facts.add(name, value, sources.get(name, ""))
+        return facts

@@ -58,6 +58,8 @@ class StageReport:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "seq": self.seq,
+            "panel": self.panel,
             "stage": self.stage,
             "side": self.side,
             "narration": self.narration,
@@ -66,6 +68,20 @@ class StageReport:
             "sources": self.kernel.sources()
             or {"exposed": f"the kernel exposes no queue of {self.stage!r} here"},
         }
+
+
+def report_from_json(data: dict[str, Any]) -> StageReport:
+    """A StageReport as ``as_json`` wrote it (a recording)."""
+    kernel = data["kernel"] if data["kernel"].get("exposed") is not False else {}
+    return StageReport(
+        seq=data.get("seq", -1),
+        stage=data["stage"],
+        side=data["side"],
+        narration=data["narration"],
+        panel=data.get("panel", words.PANELS[data["stage"]]),
+        reported=data["reported"],
+        kernel=Facts.from_json(kernel, data["sources"]),
+    )
 
 
 class Stepper:

@@ -110,6 +110,20 @@ class Diagnosis:
         return out
 
 
+def diagnosis_from_json(data: dict[str, Any]) -> Diagnosis:
+    """A Diagnosis as ``as_json`` wrote it (a recording)."""
+    return Diagnosis(
+        pid=data["pid"],
+        role=data["role"],
+        mechanism=data["mechanism"],
+        state=data["state"],
+        sentence=data["sentence"],
+        facts=Facts.from_json(data["facts"], data["sources"]),
+        self_reported=data.get("self_reported", {}),
+        peer=data.get("peer", {}),
+    )
+
+
 def process_facts(pid: int) -> Facts:
     """State, system call (with its descriptor or address) and wait channel."""
     facts = Facts()

@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from ipc_explorer.explain import step as words
 from ipc_explorer.session import Session
-from ipc_explorer.teach.step import StageReport, StepError, Stepper
+from ipc_explorer.teach.step import ONE_WAY, StageReport, StepError, Stepper
 
 #: Kernel facts worth a glance, in this order; the why screen (w) shows them all.
 GLANCE = ("queued_bytes", "next_datagram_bytes", "queue_depth", "full", "empty")
@@ -40,6 +40,8 @@ class StepBar(Static):
         super().__init__(**kwargs)
         self.stepper: Stepper | None = None
         self.busy = False
+        #: The stages of a message in the current pattern, as the bar lists them.
+        self.stages: tuple[str, ...] = ONE_WAY
 
     @property
     def active(self) -> bool:
@@ -57,6 +59,7 @@ class StepBar(Static):
                 self.reset()
                 stepper = Stepper(session)
                 self.stepper = stepper
+                self.stages = stepper.stages
                 self.add_class("-shown")
                 self.update(self._line(None, "entering step mode: holding both processes…"))
                 await stepper.enter()
@@ -95,7 +98,7 @@ class StepBar(Static):
             self.update(self._line(report, report.narration))
 
     def _line(self, report: StageReport | None, said: str) -> Text:
-        stages = self.stepper.stages if self.stepper else ()
+        stages = self.stages
         line = Text()
         line.append(" STEP ", "bold reverse")
         line.append(f" message {report.seq} " if report else " ")
