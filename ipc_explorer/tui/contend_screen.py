@@ -110,13 +110,13 @@ class ContendScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="lab-top"):
-            with VerticalScroll(id="lab-explain"):
+            with VerticalScroll(id="lab-explain"):  # a lesson's text first, then the scenario's
+                if self.lesson is not None:
+                    yield LessonPanel(self.lesson.name, self.lesson.text, id="lesson")
                 yield Static(id="explanation")
             yield LiveText(id="lab-result")
         yield DataTable(id="lab-locks", cursor_type="none", zebra_stripes=True)
         yield LiveText(id="lab-timeline")
-        if self.lesson is not None:
-            yield LessonPanel(self.lesson.name, self.lesson.text, id="lesson")
         yield Footer()
 
     def on_mount(self) -> None:
