@@ -13,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK, cancel_on_signals
-from ipc_explorer.session import UsageError
+from ipc_explorer.session import SessionError, UsageError
 from ipc_explorer.teach.lessons import LESSONS, Lesson, UnknownLesson, get_lesson
+from ipc_explorer.teach.step import StepError
+from ipc_explorer.transports import TransportError
 
 
 def add_parser(sub: Any) -> None:
@@ -31,15 +33,14 @@ def add_parser(sub: Any) -> None:
 
 async def run_checks(lesson: Lesson) -> dict[str, Any]:
     cancel_on_signals()
+    result: dict[str, Any] = {"lesson": lesson.name, "title": lesson.text.title, "checks": []}
     try:
-        checks = await lesson.check()
+        result["checks"] = [check.as_json() for check in await lesson.check()]
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
-    return {
-        "lesson": lesson.name,
-        "title": lesson.text.title,
-        "checks": [check.as_json() for check in checks],
-    }
+    except (SessionError, StepError, TransportError, OSError) as exc:  # the run itself failed
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    return result
 
 
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
@@ -59,7 +60,8 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
             print(json.dumps(result))
         else:
             print_checks(result, console)
-        return EXIT_OK if all(c["holds"] for c in result["checks"]) else EXIT_FAILED
+        holds = result["checks"] and all(c["holds"] for c in result["checks"])
+        return EXIT_OK if holds else EXIT_FAILED
     from ipc_explorer.tui.app import run_app  # Textual loads only when the app runs
 
     run_app(lesson.session_config(), theme=args.theme, lesson=lesson)
@@ -76,3 +78,5 @@ def print_checks(result: dict[str, Any], console: Console) -> None:
         observed = ", ".join(f"{k} {v}" for k, v in check["observed"].items())
         table.add_row(mark, f"{check['claim']}\n[dim]{observed}[/]")
     console.print(table)
+    if result.get("error"):
+        console.print(f"[red]error:[/] {result['error']}")

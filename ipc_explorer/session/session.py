@@ -38,6 +38,7 @@ from ipc_explorer.session.events import (
 from ipc_explorer.session.stats import SessionStats
 from ipc_explorer.telemetry.protocol import TelemetryDecoder
 from ipc_explorer.transports import (
+    ChannelEnd,
     ChannelPlan,
     MessageTooLarge,
     Transport,
@@ -359,6 +360,15 @@ class Session:
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
+
+    def channel_ends(self) -> dict[str, ChannelEnd]:
+        """Each child's pid and channel descriptors, for reading the kernel's view of them."""
+        ends = {}
+        for side in SIDES:
+            state = self.stats.side(side)
+            if state.pid is not None:
+                ends[side] = ChannelEnd(state.pid, dict(state.describe.get("fds", {})))
+        return ends
 
     def alive(self, side: str) -> bool:
         proc = self._procs.get(side)

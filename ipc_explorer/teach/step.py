@@ -16,7 +16,6 @@ from typing import Any
 from ipc_explorer.explain import step as words
 from ipc_explorer.kernel.facts import Facts
 from ipc_explorer.session import ChildReported, EngineEvent, Session
-from ipc_explorer.transports.base import ChannelEnd
 
 ONE_WAY = ("build", "serialize", "send", "kernel", "receive", "deserialize", "verified")
 ROUND_TRIP = (*ONE_WAY, "echo")
@@ -214,12 +213,7 @@ class Stepper:
     def kernel_facts(self) -> Facts:
         session = self.session
         assert session.plan is not None
-        ends = {}
-        for side in ("sender", "receiver"):
-            state = session.stats.side(side)
-            if state.pid is not None:
-                ends[side] = ChannelEnd(state.pid, dict(state.describe.get("fds", {})))
-        return session.transport_cls.kernel_facts(session.plan, ends)
+        return session.transport_cls.kernel_facts(session.plan, session.channel_ends())
 
     # -- what to say ---------------------------------------------------------------------------
     def narrate(self, stage: str, reported: dict[str, Any], kernel: Facts) -> str:

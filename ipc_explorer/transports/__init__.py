@@ -6,6 +6,7 @@ import importlib
 
 from ipc_explorer.transports.base import (
     ChannelClosed,
+    ChannelEnd,
     ChannelPlan,
     Frame,
     Limits,
@@ -40,6 +41,7 @@ def get_transport(name: str) -> type[Transport]:
 __all__ = [
     "MECHANISMS",
     "ChannelClosed",
+    "ChannelEnd",
     "ChannelPlan",
     "Frame",
     "Limits",

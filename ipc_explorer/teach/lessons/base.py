@@ -13,7 +13,19 @@ from ipc_explorer.explain.lessons import LESSONS as TEXTS
 from ipc_explorer.explain.lessons import LessonText
 from ipc_explorer.lab.config import ContendConfig
 from ipc_explorer.lab.run import ContendRun
-from ipc_explorer.session import Session, SessionConfig
+from ipc_explorer.session import Session, SessionConfig, SessionError
+from ipc_explorer.teach.why import Diagnosis, session_diagnoses
+
+
+@dataclass
+class FilledChannel:
+    """What a paused receiver showed: both sides' diagnoses and the kernel's facts while the
+    writer was stuck, and the run's summary once the receiver went on and drained it."""
+
+    writer: Diagnosis
+    reader: Diagnosis
+    kernel: dict[str, Any]
+    summary: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -81,3 +93,24 @@ async def contend(config: ContendConfig) -> dict[str, Any]:
         return await run.wait()
     finally:
         await run.stop()
+
+
+async def fill_then_drain(config: SessionConfig) -> FilledChannel:
+    """Pause the receiver until the writer is stuck on a full channel, look (the kernel's view
+    of both sides and of the channel), then let the receiver drain it and sum the run up."""
+    session = Session(config)
+    await session.start()
+    try:
+        session.pause("receiver")
+        await writer_stalls(session)
+        diagnoses = session_diagnoses(session)
+        if len(diagnoses) != 2:
+            raise SessionError("a child ended before the channel filled")
+        writer, reader = diagnoses
+        assert session.plan is not None
+        kernel = session.transport_cls.kernel_facts(session.plan, session.channel_ends()).values()
+        session.resume("receiver")
+        summary = await finish(session)
+    finally:
+        await session.stop(drain=False)
+    return FilledChannel(writer, reader, kernel, summary)

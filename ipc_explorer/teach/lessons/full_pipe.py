@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from ipc_explorer.kernel.syscalls import WRITES
-from ipc_explorer.session import Session, SessionConfig
-from ipc_explorer.teach.lessons.base import Check, Lesson, finish, writer_stalls
-from ipc_explorer.teach.why import diagnose
+from ipc_explorer.session import SessionConfig
+from ipc_explorer.teach.lessons.base import Check, Lesson, fill_then_drain
 from ipc_explorer.transports import TransportOptions
 
 #: A struct message of 256 bytes on the wire: 16 fill each 4 KiB page of the pipe exactly, so
@@ -27,20 +26,11 @@ class FullPipe(Lesson):
         )
 
     async def check(self) -> list[Check]:
-        session = Session(self.session_config())
-        await session.start()
-        try:
-            session.pause("receiver")
-            await writer_stalls(session)
-            writer = diagnose(session.stats.sender.pid)
-            reader = diagnose(session.stats.receiver.pid)
-            facts = writer.facts.values()
-            syscall = facts.get("syscall", "")
-            queued, capacity = facts.get("queued_bytes"), facts.get("capacity_bytes")
-            session.resume("receiver")
-            summary = await finish(session)
-        finally:
-            await session.stop(drain=False)
+        run = await fill_then_drain(self.session_config())
+        writer, reader, summary = run.writer, run.reader, run.summary
+        facts = writer.facts.values()
+        syscall = facts.get("syscall", "")
+        queued, capacity = facts.get("queued_bytes"), facts.get("capacity_bytes")
         return [
             Check(
                 "the writer is blocked in write(2) on the pipe",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ipc_explorer.session import Session, SessionConfig
-from ipc_explorer.teach.lessons.base import Check, Lesson, finish, writer_stalls
-from ipc_explorer.teach.why import diagnose
+from ipc_explorer.session import SessionConfig
+from ipc_explorer.teach.lessons.base import Check, Lesson, fill_then_drain
 from ipc_explorer.transports import TransportOptions
 
 SLOTS = 8
@@ -23,19 +22,8 @@ class RingBuffer(Lesson):
         )
 
     async def check(self) -> list[Check]:
-        session = Session(self.session_config())
-        await session.start()
-        try:
-            session.pause("receiver")
-            await writer_stalls(session)
-            assert session.plan is not None
-            full_ring = session.transport_cls.kernel_facts(session.plan, {}).values()
-            writer = diagnose(session.stats.sender.pid)
-            session.resume("receiver")
-            summary = await finish(session)
-            # The children are gone; the ring's semaphores were read before they went.
-        finally:
-            await session.stop(drain=False)
+        run = await fill_then_drain(self.session_config())
+        full_ring, writer, summary = run.kernel, run.writer, run.summary
         return [
             Check(
                 f"with the receiver paused the ring fills: full = {SLOTS}, empty = 0",
