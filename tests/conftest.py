@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+
+from ipc_explorer.transports import amqp, rabbitmq
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +50,12 @@ def sysv_semaphores() -> set[str]:
 
 
 def temp_dirs() -> set[str]:
-    return {name for name in os.listdir(TEST_TMP) if name.startswith("ipcx-")}
+    """Sessions' temp dirs (the run's shared private broker lives for the whole run)."""
+    return {
+        name
+        for name in os.listdir(TEST_TMP)
+        if name.startswith("ipcx-") and not name.startswith(rabbitmq.DIR_PREFIX)
+    }
 
 
 def agent_processes() -> list[psutil.Process]:
@@ -80,6 +89,41 @@ def wait_until(predicate, timeout: float, interval: float = 0.02) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+@pytest.fixture(scope="session")
+def broker():
+    """One private RabbitMQ node for the whole run (a node takes seconds to start): in-process
+    sessions use it as their private node, commands get it with --broker. Tests that need it
+    are skipped with the reason where RabbitMQ is not installed, except under .ci/run
+    (IPCX_REQUIRE_BROKER), where that is a failure."""
+    if not rabbitmq.installed():
+        if os.environ.get("IPCX_REQUIRE_BROKER"):
+            pytest.fail(f"RabbitMQ is required here: {rabbitmq.INSTALL_HINT}")
+        pytest.skip(f"RabbitMQ is not installed: {rabbitmq.INSTALL_HINT}")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="broker", daemon=True)
+    thread.start()
+    node = asyncio.run_coroutine_threadsafe(rabbitmq.PrivateBroker.start(), loop).result(120)
+    amqp.adopt_private_broker(node)
+    yield node
+    asyncio.run_coroutine_threadsafe(node.stop(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def _broker_for_amqp(request):
+    """A test about the amqp mechanism (a parameter, or the amqp mark) gets the run's broker."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if params.get("mechanism") == "amqp" or request.node.get_closest_marker("amqp"):
+        request.getfixturevalue("broker")
+
+
+def broker_args() -> list[str]:
+    """--broker for a command run as a separate process: the run's broker."""
+    node = amqp._private
+    return ["--broker", node.url] if node is not None else []
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import pytest
 
 from ipc_explorer import __version__
 
-from .conftest import run_cli
+from .conftest import broker_args, run_cli
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,9 +122,19 @@ def test_udp_loss_is_reported_not_hidden():
     assert result.returncode == 0  # loss on UDP is not an integrity failure
 
 
+@pytest.mark.amqp
 def test_bench_compares_every_mechanism_sorted_by_latency():
     result = run_cli(
-        "bench", "--sizes", "64", "--count", "300", "--round-trips", "100", "--json", timeout=120
+        "bench",
+        "--sizes",
+        "64",
+        "--count",
+        "300",
+        "--round-trips",
+        "100",
+        "--json",
+        *broker_args(),
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
@@ -138,6 +148,7 @@ def test_bench_compares_every_mechanism_sorted_by_latency():
         "shm",
         "mq",
         "http",
+        "amqp",
     }
     latencies = [row["rtt_p50_us"] for row in rows]
     assert latencies == sorted(latencies)

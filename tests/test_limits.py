@@ -30,7 +30,7 @@ async def test_empty_and_largest_messages_arrive(mechanism):
     fmt = "json"
     empty = await run(SessionConfig(mechanism=mechanism, format=fmt, count=50, size=0))
     assert empty["received"] == 50 or mechanism == "udp"
-    largest = largest_size(SessionConfig(mechanism=mechanism, format=fmt, count=3))
+    largest = await largest_size(SessionConfig(mechanism=mechanism, format=fmt, count=3))
     assert largest > 1000
     summary = await run(SessionConfig(mechanism=mechanism, format=fmt, count=3, size=largest))
     assert summary["sent"] == 3
@@ -41,8 +41,8 @@ async def test_empty_and_largest_messages_arrive(mechanism):
 
 
 @pytest.mark.parametrize("mechanism", ["udp", "mq", "shm", "unix-dgram", "pipe", "http"])
-def test_one_byte_over_the_limit_is_a_clear_cli_error(mechanism):
-    largest = largest_size(SessionConfig(mechanism=mechanism, format="msgpack", count=10))
+async def test_one_byte_over_the_limit_is_a_clear_cli_error(mechanism):
+    largest = await largest_size(SessionConfig(mechanism=mechanism, format="msgpack", count=10))
     result = run_cli("run", "-m", mechanism, "-f", "msgpack", "-n", "10", "-s", str(largest + 1))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

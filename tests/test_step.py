@@ -27,6 +27,8 @@ HELD_BY = {
     "unix-dgram": ("next_datagram_bytes", "wire"),
     "mq": ("queue_depth", 1),
     "shm": ("full", 1),
+    # the broker pushes a delivery (prefetch) into the consumer's socket at once
+    "amqp": ("consumer_queued_bytes", "some"),
 }
 
 
@@ -51,8 +53,12 @@ async def test_the_kernel_holds_exactly_the_message_between_send_and_receive(mec
         fact, held = HELD_BY[mechanism]
         expected = wire if held == "wire" else held
         assert by_stage["build"].kernel.get(fact) == 0, "nothing in the kernel before the send"
-        assert by_stage["send"].kernel.get(fact) == expected
-        assert by_stage["kernel"].kernel.get(fact) == expected
+        if held == "some":
+            assert by_stage["send"].kernel.get(fact) > 0
+            assert by_stage["kernel"].kernel.get(fact) == by_stage["send"].kernel.get(fact)
+        else:
+            assert by_stage["send"].kernel.get(fact) == expected
+            assert by_stage["kernel"].kernel.get(fact) == expected
         assert by_stage["receive"].kernel.get(fact) == 0, "the receive took it out"
         assert by_stage["verified"].reported["in_order"]
         assert by_stage["verified"].reported["intact"]

@@ -68,7 +68,13 @@ class Receiver(ChildRuntime):
         add_transmit = self.values("transmit").append
         add_deserialize = self.values("deserialize").append
         add_sync = self.values("sync_wait").append
+        # A broker's manual ack, once the message is verified (and its cost, as a stage).
+        acknowledge = channel.acknowledge if channel.acknowledges else None
+        add_ack = self.values("ack").append if acknowledge is not None else None
         tracker = self.tracker = SequenceTracker()
+        # A receiver that takes over from a killed one starts where that one had got to:
+        # what it sees below is a redelivery of what the other had processed.
+        tracker.next = int(cfg.get("expect_from") or 0)
         self.received = 0
         self.payload_bytes = 0
         self.corrupt = 0
@@ -129,6 +135,8 @@ class Receiver(ChildRuntime):
                         recent((frame, t_recv, t_done, error))
                     if pingpong:
                         send(seq, frame.ser_ns, frame.crc, payload)
+                    if acknowledge is not None:
+                        add_ack(acknowledge(frame))
                 tracker.next, tracker.unique = expect, unique
                 if not self.received:
                     self.t_first = t_recv
@@ -204,6 +212,8 @@ class Receiver(ChildRuntime):
             wire = self.channel.send(frame.seq, frame.ser_ns, frame.crc, payload)
             if stepping:
                 self.stage_done("echo", seq=frame.seq, wire_bytes=wire)
+        if self.channel.acknowledges:
+            self.channel.acknowledge(frame)
         self.op = "recv"
 
     def write_record(self, status_only: bool = False) -> None:

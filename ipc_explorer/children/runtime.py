@@ -237,6 +237,7 @@ class ChildRuntime:
         assert self.channel is not None
         wire, framing = self.channel.wire_image(frame, forward)
         truncated = len(wire) > SAMPLE_WIRE_CAP
+        payload_at = len(wire) - len(frame.payload) - self.channel.trailer_size(frame)
         return {
             "seq": frame.seq,
             "t_send": frame.t_send,
@@ -245,6 +246,7 @@ class ChildRuntime:
             "size": len(frame.payload),
             "wire_size": len(wire),
             "framing_size": len(wire) - len(frame.payload),
+            "payload_at": payload_at,
             "wire": wire[:SAMPLE_WIRE_CAP],
             "truncated": truncated,
             "framing": [[s.start, s.end, s.path, s.label] for s in framing],

@@ -51,6 +51,9 @@ class Sender(ChildRuntime):
         add_serialize = self.values("serialize").append
         add_rtt = self.values("rtt").append
         add_back = self.values("transmit_back").append
+        # A mechanism's own stage (a broker's confirm), timed by the channel on each send.
+        add_confirm = self.values("confirm").append if "confirm" in channel.extra_stages else None
+        stage_ns = channel.last_stage_ns
         c = self.counters = SenderCounters()
         corrupt_every = cfg.get("corrupt_every") or 0
         injections = self.injections
@@ -135,6 +138,8 @@ class Sender(ChildRuntime):
             c.wire_bytes += wire
             if not staged:  # a message held at stages for seconds would swamp the timings
                 add_serialize(ser_ns)
+                if add_confirm is not None:
+                    add_confirm(stage_ns["confirm"])
             if injected:
                 c.injected += 1
                 frame = Frame(seq, 0, ser_ns, crc, payload)

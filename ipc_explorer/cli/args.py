@@ -7,8 +7,12 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable
+from typing import TypeVar
 
-from ipc_explorer.transports import TransportOptions
+from ipc_explorer.transports import TransportOptions, shutdown
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -58,6 +62,22 @@ def add_channel_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--pin", type=cpu_pin, metavar="S,R", help="pin sender and receiver to these CPUs"
     )
+    g.add_argument(
+        "--broker",
+        default="",
+        metavar="URL",
+        help="amqp: amqp://user:pass@host:port/vhost of a broker to use (default: a private "
+        "RabbitMQ node, started and removed by ipc-explorer)",
+    )
+    g.add_argument(
+        "--prefetch", type=int, default=50, help="amqp: the consumer's prefetch window (50)"
+    )
+    g.add_argument(
+        "--auto-ack",
+        action="store_true",
+        help="amqp: the broker forgets a message once delivered (no acks: a killed consumer "
+        "loses what it had)",
+    )
 
 
 def transport_options(args: argparse.Namespace) -> TransportOptions:
@@ -68,6 +88,9 @@ def transport_options(args: argparse.Namespace) -> TransportOptions:
         pipe_size=args.pipe_size,
         slots=args.slots,
         slot_size=args.slot_size,
+        broker=args.broker,
+        prefetch=args.prefetch,
+        auto_ack=args.auto_ack,
     )
 
 
@@ -83,3 +106,16 @@ def cancel_on_signals() -> None:
     assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
+
+
+def run_to_end(work: Awaitable[T]) -> T:
+    """``asyncio.run`` for a command: and before the loop closes, release what the mechanisms
+    keep for the whole process (a private broker), whatever happened."""
+
+    async def main() -> T:
+        try:
+            return await work
+        finally:
+            await shutdown()
+
+    return asyncio.run(main())

@@ -18,6 +18,7 @@ from ipc_explorer.cli.args import (
     cancel_on_signals,
     fmt_us,
     positive_list,
+    run_to_end,
     transport_options,
 )
 from ipc_explorer.codecs import codec_names
@@ -89,7 +90,7 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
             raise KeyboardInterrupt from None
 
     started = time.monotonic()
-    rows = asyncio.run(go())
+    rows = run_to_end(go())
     elapsed = time.monotonic() - started
     if args.json:
         print(json.dumps({"rows": rows, "elapsed_s": round(elapsed, 2)}))
@@ -146,7 +147,9 @@ def print_bench(
             f"{row['wire_per_message']:,.0f}",
             str(row["lost"]),
         ]
-        if args.floor:
+        if args.floor and row.get("floor_rtt_p50_us") is None:
+            cells += ["-", "-", "-", "-"]  # no bare loop for a broker (floor_note says so)
+        elif args.floor:
             cells += [
                 fmt_us(row["floor_rtt_p50_us"]),
                 f"{row['rtt_ratio']}x",

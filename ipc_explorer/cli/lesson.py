@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK, cancel_on_signals
+from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK, cancel_on_signals, run_to_end
 from ipc_explorer.session import SessionError, UsageError
 from ipc_explorer.teach.lessons import LESSONS, Lesson, UnknownLesson, get_lesson
 from ipc_explorer.teach.step import StepError
@@ -55,7 +55,7 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     except UnknownLesson as exc:
         raise UsageError(str(exc)) from None
     if args.json or args.check:
-        result = asyncio.run(run_checks(lesson))
+        result = run_to_end(run_checks(lesson))
         if args.json:
             print(json.dumps(result))
         else:

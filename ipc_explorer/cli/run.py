@@ -16,6 +16,7 @@ from ipc_explorer.cli.args import (
     EXIT_OK,
     add_channel_options,
     fmt_us,
+    run_to_end,
     transport_options,
 )
 from ipc_explorer.session import PATTERNS, Session, SessionConfig
@@ -136,7 +137,7 @@ def config_from(args: argparse.Namespace) -> SessionConfig:
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     config = config_from(args)
     config.validate()
-    summary = asyncio.run(run_session(config))
+    summary = run_to_end(run_session(config))
     if args.json:
         print(json.dumps(summary))
     else:

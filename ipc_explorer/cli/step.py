@@ -17,6 +17,7 @@ from ipc_explorer.cli.args import (
     EXIT_OK,
     add_channel_options,
     cancel_on_signals,
+    run_to_end,
     transport_options,
 )
 from ipc_explorer.codecs import codec_names
@@ -99,7 +100,7 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
         step=True,
     )
     config.validate()
-    result = asyncio.run(run_steps(config, args.count))
+    result = run_to_end(run_steps(config, args.count))
     if args.json:
         print(json.dumps(result))
     else:
@@ -109,6 +110,7 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
 
 #: The kernel facts a reader follows from stage to stage (the JSON has all of them).
 SHOWN_FACTS = (
+    "consumer_queued_bytes",
     "queued_bytes",
     "next_datagram_bytes",
     "sender_unsent_bytes",

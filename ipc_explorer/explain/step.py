@@ -18,6 +18,7 @@ CALLS: dict[str, tuple[str, str, str]] = {
     "shm": ("sem_wait + memcpy + sem_post", "sem_wait + memcpy + sem_post", "a slot of the ring"),
     "mq": ("mq_send(3)", "mq_receive(3)", "the message queue"),
     "http": ("sendall(2) of a POST", "recv_into(2) + llhttp", "the server's TCP receive queue"),
+    "amqp": ("basic_publish (confirmed)", "a basic.deliver", "the broker"),
 }
 
 #: One line per stage. The send line depends on the mechanism's kind, below.
@@ -39,13 +40,20 @@ SEND_LINES: dict[str, str] = {
     "shm": "the sender waited on 'empty', copied {wire_bytes} bytes into a slot of the ring and "
     "posted 'full': the message sits in shared memory; the receiver has not taken it yet",
 }
+SEND_LINES["amqp"] = (
+    "basic_publish returned {wire_bytes}: the broker has confirmed the message, and with a "
+    "prefetch window it has already pushed it down the consumer's connection"
+)
 RECEIVE_LINES: dict[str, str] = {
+    "amqp": "the consumer took the basic.deliver out of its socket; now {kernel_after}",
     "shm": "the receiver waited on 'full', copied the message out of its slot and posted "
     "'empty'; now {kernel_after}",
 }
 
 #: How the kernel's view is said, by the fact that carries it.
 KERNEL_LINES: dict[str, str] = {
+    "consumer_queued_bytes": "{consumer_queued_bytes} bytes of deliveries wait in the "
+    "consumer's socket; {queue_depth} message(s) ready in the broker's queue",
     "queued_bytes": "{queued_bytes} bytes queued for the receiver (of {capacity})",
     "next_datagram_bytes": "one datagram of {next_datagram_bytes} bytes waits for the receiver",
     "queue_depth": "{queue_depth} of {queue_max_messages} messages in the queue",
@@ -57,6 +65,8 @@ KERNEL_EMPTY: dict[str, str] = {
     "next_datagram_bytes": "no datagram waits for the receiver",
     "queue_depth": "the queue is empty",
     "full": "semaphore full = 0, empty = {empty}: no slot holds a message",
+    "consumer_queued_bytes": "nothing waits in the consumer's socket; {queue_depth} message(s) "
+    "ready in the broker's queue",
 }
 
 #: Which panel a stage concerns, for a front end to point at.

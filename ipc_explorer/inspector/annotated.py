@@ -30,24 +30,31 @@ class AnnotatedMessage:
         return None
 
 
+def payload_of(sample: dict[str, Any]) -> bytes:
+    """The payload's bytes in a sample's wire image (framing may follow it: AMQP's frame end)."""
+    at = sample.get("payload_at", sample["framing_size"])
+    return sample["wire"][at : at + sample["size"]]
+
+
 def annotate_sample(sample: dict[str, Any], codec: Codec) -> AnnotatedMessage:
-    """Spans for a telemetry sample (see agent.runtime.ChildRuntime.sample)."""
+    """Spans for a telemetry sample (see children.runtime.ChildRuntime.sample): the
+    transport's framing spans wherever they are, the codec's spans over the payload."""
     wire: bytes = sample["wire"]
     framing = sample["framing_size"]
+    at = sample.get("payload_at", framing)
     spans = [
         Span(start, end, path, "framing", label) for start, end, path, label in sample["framing"]
     ]
-    covered = spans[-1].end if spans else 0
-    if covered < framing:  # framing bytes the transport did not itemise
-        spans.append(Span(covered, framing, "framing", "framing", "framing"))
+    covered = max((s.end for s in spans if s.end <= at), default=0)
+    if covered < at:  # framing bytes the transport did not itemise
+        spans.append(Span(covered, at, "framing", "framing", "framing"))
     error = None
     if sample.get("truncated"):
-        payload_spans: list[Span] = [
-            Span(0, len(wire) - framing, "$", "bytes", f"first {len(wire) - framing} bytes")
-        ]
+        kept = len(wire) - at
+        payload_spans: list[Span] = [Span(0, kept, "$", "bytes", f"first {kept} bytes")]
         error = f"message of {sample['wire_size']} bytes: only the first {len(wire)} are kept"
     else:
-        payload = wire[framing:]
+        payload = payload_of(sample)
         try:
             payload_spans = codec.annotate(payload)
         except DecodeError as exc:
@@ -56,7 +63,8 @@ def annotate_sample(sample: dict[str, Any], codec: Codec) -> AnnotatedMessage:
             end = payload_spans[-1].end if payload_spans else 0
             if end < len(payload):
                 payload_spans.append(Span(end, len(payload), "$", "bytes", "undecoded"))
-    spans += [replace(s, start=s.start + framing, end=s.end + framing) for s in payload_spans]
+    spans += [replace(s, start=s.start + at, end=s.end + at) for s in payload_spans]
+    spans.sort(key=lambda s: s.start)
     return AnnotatedMessage(
         wire=wire,
         spans=spans,

@@ -12,6 +12,7 @@ from ipc_explorer.session.events import (
     ChildExited,
     ChildReported,
     EngineEvent,
+    Progress,
     SessionEnded,
     StateChanged,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "ChildExited",
     "ChildReported",
     "EngineEvent",
+    "Progress",
     "Session",
     "SessionConfig",
     "SessionEnded",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from ipc_explorer.floor import MECHANISMS as FLOOR_MECHANISMS
 from ipc_explorer.floor import run_floor
 from ipc_explorer.session.config import SessionConfig
 from ipc_explorer.session.session import run_once
@@ -108,7 +109,11 @@ async def _bench_one(
         stages_us=pp["stages_us"],
         placement=pp["placement"],
     )
-    if floor:
+    if floor and config.mechanism not in FLOOR_MECHANISMS:
+        # A broker is reached through a client library: no bare loop stands for it.
+        row.update(floor_rtt_p50_us=None, floor_msgs_per_s=None, rtt_ratio=None)
+        row.update(throughput_ratio=None, floor_note=f"no bare-loop floor for {config.mechanism}")
+    elif floor:
         wire = floor_wire_bytes(st)
         pin = [config.cpus["sender"], config.cpus["receiver"]] if config.cpus else None
         f_pp = run_floor(config.mechanism, "ping-pong", wire, round_trips, pin)

@@ -40,3 +40,10 @@ class ChildExited(EngineEvent):
 class SessionEnded(EngineEvent):
     ok: bool
     message: str
+
+
+@dataclass(frozen=True)
+class Progress(EngineEvent):
+    """A slow step of the set-up (a broker starting), said while it goes."""
+
+    message: str

@@ -32,6 +32,7 @@ from ipc_explorer.session.events import (
     ChildExited,
     ChildReported,
     EngineEvent,
+    Progress,
     SessionEnded,
     StateChanged,
 )
@@ -73,12 +74,13 @@ def largest_message(config: SessionConfig) -> int:
     return max(len(codec.encode(sample_payload(seq, config.size))) for seq in seqs)
 
 
-def largest_size(config: SessionConfig) -> int:
+async def largest_size(config: SessionConfig) -> int:
     """The largest ``size`` whose generated messages fit the mechanism (its limit, exactly)."""
     transport = get_transport(config.mechanism)
     workdir = Path(tempfile.mkdtemp(prefix="ipcx-probe-"))
     try:
-        plan = transport.create(config.options, workdir, secrets.token_hex(4), config.duplex)
+        options = await transport.provision(config.options)
+        plan = transport.create(options, workdir, secrets.token_hex(4), config.duplex)
         plan.close_fds()
         transport.destroy(plan)
     finally:
@@ -138,6 +140,7 @@ class Session:
         cfg = self.config
         cfg.validate()
         options = replace(cfg.options, content_type=self.codec.content_type)
+        options = await self.transport_cls.provision(options, self._progress)
         tag = secrets.token_hex(4)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"ipcx-{tag}-"))  # 0700, private
         try:
@@ -172,8 +175,14 @@ class Session:
         for side in SIDES:
             self.send_control(side, {"op": "start"})
 
+    def _progress(self, text: str) -> None:
+        """A slow set-up step (a broker starting) said as it goes."""
+        self._emit(Progress("session", text))
+
     def _agent_env(self) -> dict[str, str]:
         env = dict(os.environ)
+        if self.plan is not None:
+            env.update(self.plan.env)  # secrets (a broker's credentials): never on a command line
         root = str(Path(ipc_explorer.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return env
@@ -547,6 +556,11 @@ class Session:
             "stages_us": st.stage_medians_us(pingpong),
             "setup_ms": round(max(snd.count("setup_ns"), rcv.count("setup_ns")) / 1e6, 3),
             "channel": rcv.describe or snd.describe,
+            **(
+                {"broker": (rcv.describe or snd.describe)["broker"]}
+                if "broker" in (rcv.describe or snd.describe)
+                else {}
+            ),
             "placement": _placement(cfg),
             "ok": ok,
             "problems": list(dict.fromkeys(self.problems)),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipc_explorer.telemetry.histogram import Histogram
-from ipc_explorer.telemetry.protocol import STAGES
+from ipc_explorer.telemetry.protocol import EXTRA_STAGES, STAGES
 
 RECENT_MESSAGES = 256
 THROUGHPUT_WINDOW_NS = 1_000_000_000
@@ -136,4 +136,7 @@ class SessionStats:
             "sync_wait": p50("sync_wait"),
         }
         assert tuple(values) == STAGES
+        for name in EXTRA_STAGES:  # a broker's confirm and ack, where the mechanism has them
+            if name in self.hists and self.hists[name].total:
+                values[name] = p50(name)
         return {k: round(v, 3) for k, v in values.items()}

@@ -22,6 +22,9 @@ MAX_RECORD = 64 * 1024 * 1024
 
 #: Per-message stages, in the order a message goes through them.
 STAGES = ("serialize", "transmit", "deserialize", "sync_wait")
+#: Stages of some mechanisms only: a broker's publisher confirm (sender) and manual ack
+#: (receiver). "confirm" lies within "transmit" (which runs from send to receipt).
+EXTRA_STAGES = ("confirm", "ack")
 
 
 class TelemetryWriter:

@@ -21,7 +21,9 @@ from ipc_explorer.transports.base import (
 _REGISTRY: dict[str, type[Transport]] = {}
 
 #: Command-line names, in the order a user meets them (simplest kernel object first).
-MECHANISMS = ("pipe", "fifo", "unix-stream", "unix-dgram", "tcp", "udp", "shm", "mq", "http")
+MECHANISMS = (
+    "pipe", "fifo", "unix-stream", "unix-dgram", "tcp", "udp", "shm", "mq", "http", "amqp",
+)  # fmt: skip
 
 
 def register(cls: type[Transport]) -> type[Transport]:
@@ -36,6 +38,13 @@ def get_transport(name: str) -> type[Transport]:
     if name not in _REGISTRY:
         importlib.import_module(f"ipc_explorer.transports.{name.replace('-', '_')}")
     return _REGISTRY[name]
+
+
+async def shutdown() -> None:
+    """Release what mechanisms keep for the whole process (a private broker): at the end of a
+    command or of the app."""
+    for cls in list(_REGISTRY.values()):
+        await cls.shutdown()
 
 
 __all__ = [
@@ -53,4 +62,5 @@ __all__ = [
     "TransportOptions",
     "get_transport",
     "register",
+    "shutdown",
 ]

@@ -19,6 +19,7 @@ import shutil
 import struct
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -70,6 +71,8 @@ class Frame:
     payload: bytes
     #: ns spent waiting on semaphores/locks for this frame, both sides where the mechanism knows.
     sync_ns: int = 0
+    #: A broker's delivery tag, to acknowledge the message by (amqp); 0 elsewhere.
+    tag: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +113,19 @@ class TransportOptions:
     mq_max_messages: int | None = None
     mq_msgsize: int | None = None
     content_type: str = "application/octet-stream"
+    #: amqp: the broker's URL (none: a private node), shown without its password once
+    #: provisioned; its management API; the consumer's prefetch window; acks by the broker.
+    broker: str = ""
+    broker_private: bool = False
+    management: str = ""
+    prefetch: int = 50
+    auto_ack: bool = False
+    #: Values a child needs that must never be printed or put on a command line (a broker's
+    #: credentials): given to the children in their environment, left out of ``to_json``.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "secrets"}
 
 
 @dataclass
@@ -130,6 +143,11 @@ class ChannelPlan:
     limits: Limits
     names: dict[str, Any] = field(default_factory=dict)
     fds: dict[str, dict[str, int]] = field(default_factory=lambda: {"sender": {}, "receiver": {}})
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What the children get in their environment (the options' secrets)."""
+        return self.options.secrets
 
     def fds_for(self, role: Role) -> list[int]:
         return list(self.fds.get(role, {}).values())
@@ -192,6 +210,14 @@ class Transport(ABC):
     boundaries: ClassVar[str]
     #: Lossy mechanisms give recv a timeout in ping-pong so a lost datagram does not hang.
     lossy_timeout_s: ClassVar[float | None] = None
+    #: Stages a mechanism times on top of the common ones ("confirm", "ack" for a broker):
+    #: ``last_stage_ns`` holds the last message's figure for each.
+    extra_stages: ClassVar[tuple[str, ...]] = ()
+    #: Whether a new receiver can take over the channel after the first is killed (the
+    #: messages wait in a queue by name), so that a run can go on with it.
+    reconnectable: ClassVar[bool] = False
+    #: Whether the receiver must acknowledge each message once it has verified it.
+    acknowledges: bool = False
 
     def __init__(self, plan: ChannelPlan, role: Role):
         self.plan = plan
@@ -199,8 +225,23 @@ class Transport(ABC):
         self.limits = plan.limits
         #: ns the last send spent blocked on a semaphore or lock (shm); 0 elsewhere.
         self.last_sync_ns = 0
+        self.last_stage_ns: dict[str, int] = {}
 
     # -- in the parent -------------------------------------------------------------------
+    @classmethod
+    async def provision(
+        cls, options: TransportOptions, progress: Callable[[str], None] | None = None
+    ) -> TransportOptions:
+        """Make ready what the channel needs beyond the kernel, before ``create``: a broker
+        (which may take seconds: ``progress`` says how it goes). Most mechanisms need none."""
+        return options
+
+    @classmethod
+    async def shutdown(cls) -> None:
+        """Release what ``provision`` keeps for the whole process (a private broker); most
+        mechanisms keep nothing."""
+        return None
+
     @classmethod
     @abstractmethod
     def create(
@@ -226,6 +267,14 @@ class Transport(ABC):
     @abstractmethod
     def recv(self) -> Frame:
         """Block until one message has arrived. Raises ChannelClosed when the peer is gone."""
+
+    def acknowledge(self, frame: Frame) -> int:
+        """Tell the channel the message is processed (a broker's manual ack); ns it took."""
+        return 0
+
+    def trailer_size(self, frame: Frame) -> int:
+        """Framing bytes after the payload in ``wire_image`` (AMQP's frame-end octet)."""
+        return 0
 
     def recv_batch(self) -> list[Frame]:
         """Block until at least one message has arrived; return every one already here.

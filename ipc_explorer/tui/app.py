@@ -32,7 +32,7 @@ from ipc_explorer.codecs import CodecError, codec_names, get_codec
 from ipc_explorer.codecs.sample import sample_payload
 from ipc_explorer.explain.flow import explain
 from ipc_explorer.explain.step import LEFT as LEFT_STEP_MODE
-from ipc_explorer.inspector.annotated import annotate_sample
+from ipc_explorer.inspector.annotated import annotate_sample, payload_of
 from ipc_explorer.session import (
     PATTERNS,
     ChildExited,
@@ -46,6 +46,7 @@ from ipc_explorer.session import (
 from ipc_explorer.teach.lessons import Lesson
 from ipc_explorer.teach.why import session_diagnoses
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError
+from ipc_explorer.transports import shutdown as shutdown_transports
 from ipc_explorer.tui.bytes_view import BytesPanel
 from ipc_explorer.tui.contend_screen import ContendScreen
 from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen
@@ -285,6 +286,7 @@ class IpcExplorerApp(App[None]):
         if self.lab is not None:
             await self.lab.stop_run()
         await self._stop_session()
+        await shutdown_transports()  # a private broker, if one was started
         self.exit()
 
     def action_toggle_flow(self) -> None:
@@ -443,17 +445,17 @@ class IpcExplorerApp(App[None]):
             chosen = self._chosen_sample if self._chosen_sample in recent else None
             chosen = chosen or (recent[-1] if recent else None)
             if chosen is not None:
-                payload = chosen["wire"][chosen["framing_size"] :]
+                payload = payload_of(chosen)
                 framing = (self.config.mechanism, chosen["framing_size"])
                 base = self._diff_base
                 if base is not None and base["seq"] != chosen["seq"]:
-                    previous = base["wire"][base["framing_size"] :]
+                    previous = payload_of(base)
                     previous_name = f"message {base['seq']} (marked with b)"
                 else:
                     older = [s for s in recent if s["seq"] < chosen["seq"]]
                     if older:
                         before = max(older, key=lambda s: s["seq"])
-                        previous = before["wire"][before["framing_size"] :]
+                        previous = payload_of(before)
                         previous_name = f"message {before['seq']}, the one before"
         self.push_screen(
             InspectorScreen(payload, self.config.format, previous, framing, previous_name)

@@ -20,7 +20,14 @@ from ipc_explorer.session import Session
 from ipc_explorer.teach.step import ONE_WAY, StageReport, StepError, Stepper
 
 #: Kernel facts worth a glance, in this order; the why screen (w) shows them all.
-GLANCE = ("queued_bytes", "next_datagram_bytes", "queue_depth", "full", "empty")
+GLANCE = (
+    "consumer_queued_bytes",
+    "queued_bytes",
+    "next_datagram_bytes",
+    "queue_depth",
+    "full",
+    "empty",
+)
 
 
 class StepBar(Static):

@@ -106,6 +106,8 @@ DEFAULT_PALETTE = Palette(
         "transmit": "magenta",
         "deserialize": "green",
         "sync_wait": "red",
+        "confirm": "cyan",
+        "ack": "blue",
     },
     spans=SPAN_STYLE,
 )
@@ -132,6 +134,8 @@ PROJECTOR_PALETTE = Palette(
         "transmit": "#ff00ff",
         "deserialize": "#00ff00",
         "sync_wait": "#ff4040",
+        "confirm": "#00ffff",
+        "ack": "#ffffff",
     },
     spans=SPAN_STYLE
     | {
