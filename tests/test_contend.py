@@ -209,3 +209,33 @@ async def test_step_mode_moves_one_lock_operation_at_a_time_into_the_deadlock():
         assert run.state == "deadlocked" and len(run.cycle) == 2
     finally:
         await run.stop()
+
+
+async def test_step_mode_without_a_lock_shows_the_lost_update_read_and_write_at_a_time():
+    run = ContendRun(ContendConfig(scenario="counter", lock="none", workers=2, iterations=3))
+    run.set_step_mode(True)
+    await run.start()
+    try:
+        async def next_held() -> dict:
+            for _ in range(100):
+                held = run.held_workers()
+                if held:
+                    return held
+                await asyncio.sleep(0.02)
+            raise AssertionError("no worker at the barrier")
+
+        # Both read 0, then both write 1: one increment is lost, before our eyes.
+        taken = []
+        for _ in range(4):
+            await next_held()
+            chosen = run.step()
+            taken.append((chosen["worker"], chosen["operation"]))
+            await asyncio.sleep(0.05)
+        assert taken == [(0, "read"), (1, "read"), (0, "write"), (1, "write")]
+        await asyncio.sleep(0.1)
+        assert run.counter_value() == 1  # two increments, one counted
+        run.set_step_mode(False)
+        await run.wait()
+        assert run.outcome()["lost_updates"] >= 1
+    finally:
+        await run.stop()

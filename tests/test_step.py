@@ -127,3 +127,42 @@ def test_bad_step_usage_is_one_line_and_exit_2(args):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+async def test_entering_step_mode_on_a_full_pipe_drains_it_first():
+    """A paused receiver left a full pipe and a writer blocked in write(2): step mode lets the
+    receiver drain it, then holds both with nothing between them."""
+    session = Session(SessionConfig(mechanism="pipe", count=None, size=512))
+    await session.start()
+    try:
+        await asyncio.sleep(0.2)
+        session.pause("receiver")
+        await asyncio.sleep(0.5)  # the pipe fills within a fraction of that
+        stepper = Stepper(session)
+        await stepper.enter()
+        reports = {r.stage: r for r in await stepper.one_message()}
+        wire = reports["send"].reported["wire_bytes"]
+        assert reports["kernel"].kernel.get("queued_bytes") == wire
+        assert reports["receive"].reported["seq"] == reports["build"].seq
+        assert "not " not in reports["receive"].narration.split(":")[0]
+    finally:
+        await session.stop(drain=False)
+
+
+async def test_a_udp_round_trip_waits_for_its_echo_while_the_receiver_is_stepped():
+    config = SessionConfig(mechanism="udp", pattern="ping-pong", count=None, step=True)
+    session = Session(config)
+    await session.start()
+    try:
+        stepper = Stepper(session)
+        await stepper.enter()
+        for _ in range(len(ROUND_TRIP) - 1):
+            report = await stepper.advance()
+            await asyncio.sleep(0.25)  # slower than the lossy timeout (0.5 s) in all
+        report = await stepper.advance()
+        assert report.stage == "echo" and report.reported["rtt_ns"] > 0
+        session.send_control("sender", {"op": "report"})
+        await asyncio.sleep(0.2)
+        assert session.stats.sender.count("timeouts") == 0
+    finally:
+        await session.stop(drain=False)

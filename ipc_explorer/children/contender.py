@@ -124,7 +124,7 @@ class Contender:
             self.report()
 
     # -- step mode: one lock operation at a time -------------------------------------------
-    def hold_for_step(self, operation: str, label: str) -> None:
+    def hold_for_step(self, operation: str, label: str | None) -> None:
         """In step mode, wait at the barrier before a lock operation until the parent allows
         this worker one more (it writes the allowance on the board; polled, as the lab's
         step mode is for watching, not for speed)."""
@@ -132,7 +132,7 @@ class Contender:
             return
         slot = self.step_slot
         taken = U64.unpack_from(self.buf, slot + 8)[0]
-        I32.pack_into(self.buf, slot + 24, self.ids[label])
+        I32.pack_into(self.buf, slot + 24, self.ids[label] if label is not None else -1)
         U32.pack_into(self.buf, slot + 20, STEP_OPERATIONS.index(operation))
         U32.pack_into(self.buf, slot + 16, 1)
         try:
@@ -225,8 +225,11 @@ class Contender:
                 self.acquire("counter")
             else:
                 self.state(HOLDING)  # in the critical section, unguarded
+                self.hold_for_step("read", None)  # step mode: the lost update, step by step
             value = unpack(buf, COUNTER)[0]
             self.spin()
+            if not locked:
+                self.hold_for_step("write", None)
             pack(buf, COUNTER, value + 1)
             if locked:
                 self.release("counter")

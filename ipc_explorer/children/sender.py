@@ -77,7 +77,11 @@ class Sender(ChildRuntime):
                 continue
             # Step mode holds before each stage; a message it lets through whole (to wake the
             # receiver) and the fast path alike run the same code below.
-            staged = self.stepping and self._hold_before_build()
+            staged = False
+            if self.stepping:
+                staged = self._hold_before_build()
+                if self.finish_requested or self.stopping:  # told to stop while held
+                    break
             stepping = staged
             if injections:
                 injected, message = True, injections.popleft()
@@ -110,14 +114,7 @@ class Sender(ChildRuntime):
             if stepping:
                 self.stage_done("send", seq=seq, wire_bytes=wire, crc32=crc)
             if pingpong:
-                try:
-                    echo = recv()
-                    while echo.seq != seq:
-                        c.late += 1
-                        echo = recv()
-                except RecvTimeout:
-                    c.timeouts += 1
-                    echo = None
+                echo = self._await_echo(recv, seq, c, staged)
                 now = monotonic_ns()
                 if echo is not None:
                     if staged:
@@ -162,6 +159,23 @@ class Sender(ChildRuntime):
         self.state = "done"
         self.op = "idle"
         self.write_record()
+
+    def _await_echo(self, recv: Any, seq: int, c: SenderCounters, staged: bool) -> Frame | None:
+        """The echo of ``seq`` (later ones of earlier messages are counted and dropped); None
+        when a lossy channel's timeout says it is lost. A message held at the receiver's
+        stages (step mode) is waited for as long as step mode lasts."""
+        while True:
+            try:
+                echo = recv()
+                while echo.seq != seq:
+                    c.late += 1
+                    echo = recv()
+                return echo
+            except RecvTimeout:
+                if staged and self.stepping and not self.stopping:
+                    continue
+                c.timeouts += 1
+                return None
 
     def _hold_before_build(self) -> bool:
         """Held before the next message; True when it is to go stage by stage, False when

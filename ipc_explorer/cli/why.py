@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ipc_explorer.cli.args import EXIT_OK, EXIT_USAGE
+from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ipc_explorer.kernel.procfs import ProcessGone
-from ipc_explorer.teach.why import NotAChild, diagnose
+from ipc_explorer.teach.why import CannotSee, NotAChild, diagnose
 
 
 def add_parser(sub: Any) -> None:
@@ -31,6 +31,9 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     except (NotAChild, ProcessGone) as exc:
         err.print(f"[red]error:[/] {exc}")
         return EXIT_USAGE
+    except CannotSee as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return EXIT_FAILED
     if args.json:
         print(json.dumps(diagnosis.as_json()))
         return EXIT_OK

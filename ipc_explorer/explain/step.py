@@ -11,13 +11,13 @@ from __future__ import annotations
 CALLS: dict[str, tuple[str, str, str]] = {
     "pipe": ("writev(2)", "readv(2)", "the pipe's kernel buffer"),
     "fifo": ("writev(2)", "readv(2)", "the FIFO's kernel buffer"),
-    "unix-stream": ("sendmsg(2)", "recv_into(2)", "the receiving socket's queue"),
+    "unix-stream": ("sendmsg(2)", "recv(2)", "the receiving socket's queue"),
     "unix-dgram": ("sendmsg(2)", "recvfrom(2)", "the receiving socket's queue, as one datagram"),
-    "tcp": ("sendmsg(2)", "recv_into(2)", "the receiver's TCP receive queue"),
+    "tcp": ("sendmsg(2)", "recv(2)", "the receiver's TCP receive queue"),
     "udp": ("sendmsg(2)", "recvfrom(2)", "the receiving socket's queue, as one datagram"),
     "shm": ("sem_wait + memcpy + sem_post", "sem_wait + memcpy + sem_post", "a slot of the ring"),
     "mq": ("mq_send(3)", "mq_receive(3)", "the message queue"),
-    "http": ("sendall(2) of a POST", "recv_into(2) + llhttp", "the server's TCP receive queue"),
+    "http": ("send(2) of a POST", "recv(2) + llhttp", "the server's TCP receive queue"),
     "amqp": ("basic_publish (confirmed)", "a basic.deliver", "the broker"),
 }
 
@@ -44,6 +44,14 @@ SEND_LINES["amqp"] = (
     "basic_publish returned {wire_bytes}: the broker has confirmed the message, and with a "
     "prefetch window it has already pushed it down the consumer's connection"
 )
+#: The "in the kernel" line where the message is not in the kernel.
+KERNEL_STAGE_LINES: dict[str, str] = {
+    "shm": "in shared memory: the message sits in its slot, outside the kernel, which holds "
+    "only the semaphores: {kernel_line}; both processes are held, nothing moves",
+    "amqp": "at the broker and on its way: {kernel_line}; both processes are held",
+}
+#: The send call when header and payload go in two calls (--split-writes).
+SPLIT_SEND = "two send(2) calls"
 RECEIVE_LINES: dict[str, str] = {
     "amqp": "the consumer took the basic.deliver out of its socket; now {kernel_after}",
     "shm": "the receiver waited on 'full', copied the message out of its slot and posted "
@@ -54,7 +62,7 @@ RECEIVE_LINES: dict[str, str] = {
 KERNEL_LINES: dict[str, str] = {
     "consumer_queued_bytes": "{consumer_queued_bytes} bytes of deliveries wait in the "
     "consumer's socket; {queue_depth} message(s) ready in the broker's queue",
-    "queued_bytes": "{queued_bytes} bytes queued for the receiver (of {capacity})",
+    "queued_bytes": "{queued_bytes} bytes queued for the receiver{capacity}",
     "next_datagram_bytes": "one datagram of {next_datagram_bytes} bytes waits for the receiver",
     "queue_depth": "{queue_depth} of {queue_max_messages} messages in the queue",
     "full": "semaphore full = {full}, empty = {empty}: {full} slot(s) hold a message",
@@ -86,3 +94,6 @@ ENTERED = (
     "stage (build, serialize, send, in the kernel, receive, deserialize, verified)"
 )
 LEFT = "step mode left: the flow goes on at the chosen rate"
+
+#: When the receiver's message is not the one the sender just sent (one was still on its way).
+OTHER_MESSAGE = " (this is message {other}, not {seq}: one sent before was still on its way)"

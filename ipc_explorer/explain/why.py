@@ -18,7 +18,13 @@ SENTENCES = {
     "write": "{who} is blocked in {call} on the {kind}: no room for the next write, "
     "{queued_bytes:,} of {capacity_bytes:,} bytes are queued{peer}",
     "write_socket": "{who} is blocked in {call} on the {kind}: {unsent_bytes:,} bytes it sent "
-    "are not taken yet{peer_queue}{peer}",
+    "are not acknowledged yet{peer_queue}{peer}",
+    "write_unix": "{who} is blocked in {call} on the {kind}: what it sent and the reader has "
+    "not read fills its send buffer ({unread_memory_bytes:,} of {send_buffer_bytes:,} bytes of "
+    "kernel memory, data and overhead){peer}",
+    "write_dgram_queue": "{who} is blocked in {call} on the {kind}: the reader's queue is full, "
+    "{max_dgram_qlen} datagrams wait in it (max_dgram_qlen; {unread_memory_bytes:,} bytes of "
+    "kernel memory){peer}",
     "read_empty": "{who} is blocked in {call} on the {kind}: nothing is queued for it{peer}",
     "read": "{who} is in {call} on the {kind}, {queued_bytes:,} bytes queued{peer}",
     "sem": "{who} is blocked in sem_wait on the semaphore '{semaphore}' (value {semaphore_value})"

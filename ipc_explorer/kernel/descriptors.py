@@ -17,6 +17,7 @@ import stat
 import termios
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from ipc_explorer.kernel import net
 from ipc_explorer.kernel.facts import Facts
@@ -125,15 +126,32 @@ def _describe(copy: int, target: str, pid: int, fd: int, prefix: str, facts: Fac
     facts.add(prefix + "kind", SOCKET_KINDS.get((family, kind), "socket"), f"getsockopt {via}")
     if kind == socket.SOCK_STREAM:
         facts.add(prefix + "queued_bytes", queued_to_read(copy), f"ioctl SIOCINQ {via}")
-        facts.add(prefix + "unsent_bytes", _ioctl_int(copy, _SIOCOUTQ), f"ioctl SIOCOUTQ {via}")
     else:
         next_size = queued_to_read(copy)
         facts.add(prefix + "next_datagram_bytes", next_size, f"ioctl FIONREAD {via}")
+    outq = _ioctl_int(copy, _SIOCOUTQ)
+    if family == socket.AF_UNIX:
+        # On a Unix socket SIOCOUTQ is the kernel memory still charged to this socket for what
+        # it sent and the peer has not read: data and its overhead, bounded by SO_SNDBUF.
+        facts.add(prefix + "unread_memory_bytes", outq, f"ioctl SIOCOUTQ {via}")
+    elif kind == socket.SOCK_STREAM:
+        facts.add(prefix + "unsent_bytes", outq, f"ioctl SIOCOUTQ {via} (not yet acked)")
+    facts.add(
+        prefix + "send_buffer_bytes",
+        socket_option(copy, socket.SO_SNDBUF),
+        f"getsockopt SO_SNDBUF {via}",
+    )
     facts.add(
         prefix + "receive_buffer_bytes",
         socket_option(copy, socket.SO_RCVBUF),
         f"getsockopt SO_RCVBUF {via}",
     )
+    if family == socket.AF_UNIX and kind == socket.SOCK_DGRAM:
+        try:
+            qlen = int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
+            facts.add(prefix + "max_dgram_qlen", qlen, "/proc/sys/net/unix/max_dgram_qlen")
+        except (OSError, ValueError):
+            pass
     inode = int(target[len("socket:[") : -1])
     if family in (socket.AF_INET, socket.AF_INET6):
         row = net.inet_socket(inode, "udp" if kind == socket.SOCK_DGRAM else "tcp")

@@ -49,6 +49,14 @@ def state(pid: int) -> str:
     return text[text.rindex(")") + 2]
 
 
+def thread_group(pid: int) -> int:
+    """The process a task id belongs to (a thread's id is not its process's pid)."""
+    for line in _read(pid, "status").splitlines():
+        if line.startswith("Tgid:"):
+            return int(line.split()[1])
+    return pid
+
+
 def parent_pid(pid: int) -> int:
     text = _read(pid, "stat")
     return int(text[text.rindex(")") + 2 :].split()[1])

@@ -17,8 +17,8 @@ _X86_64 = {
 }  # fmt: skip
 _AARCH64 = {
     63: "read", 64: "write", 65: "readv", 66: "writev", 73: "ppoll", 72: "pselect6",
-    98: "futex", 101: "nanosleep", 115: "clock_nanosleep", 180: "mq_timedsend",
-    181: "mq_timedreceive", 193: "semop", 192: "semtimedop", 202: "accept", 203: "connect",
+    98: "futex", 101: "nanosleep", 115: "clock_nanosleep", 182: "mq_timedsend",
+    183: "mq_timedreceive", 193: "semop", 192: "semtimedop", 202: "accept", 203: "connect",
     206: "sendto", 207: "recvfrom", 211: "sendmsg", 212: "recvmsg", 242: "accept4",
     22: "epoll_pwait", 56: "openat", 260: "wait4", 449: "futex_waitv",
 }  # fmt: skip

@@ -48,8 +48,9 @@ STEP_MODE = 2048
 STEP_SLOTS = 2112
 STEP_SLOT = struct.Struct("<QQIIi")  # allowed, taken, held, operation, lock
 STEP_SLOT_SIZE = 32
-#: The lock operations a worker can be held before, by code.
-STEP_OPERATIONS = ("", "acquire", "release", "post")
+#: The operations a worker can be held before, by code: lock operations, and the unguarded
+#: read and write of the shared counter (no lock: the lost update, one step at a time).
+STEP_OPERATIONS = ("", "acquire", "release", "post", "read", "write")
 
 #: Worker states, as the timeline shows them.
 STARTING, RUNNING, WAITING, HOLDING, DONE = range(5)

@@ -60,6 +60,8 @@ class ContendRun:
         #: Step mode: every worker holds before each lock operation until allowed one.
         self.stepping = False
         self._last_stepped = -1
+        self._held_s = 0.0
+        self._held_since: float | None = None
 
     # -- set-up -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -168,8 +170,10 @@ class ContendRun:
                     return
                 if self.config.scenario == "deadlock" and self._check_cycle():
                     return
-                too_long = time.monotonic() - self.started_at > self.config.timeout_s
-                if too_long and not self.stepping:  # a class may watch a step for minutes
+                held = self._held_s + (
+                    time.monotonic() - self._held_since if self._held_since is not None else 0
+                )  # a class may watch a step for minutes: that is not the run's time
+                if time.monotonic() - self.started_at - held > self.config.timeout_s:
                     self.error = f"the run did not end within {self.config.timeout_s:g} s"
                     self.state = "failed"
                     await self._kill_workers()
@@ -260,7 +264,14 @@ class ContendRun:
 
     # -- step mode -------------------------------------------------------------------------
     def set_step_mode(self, on: bool) -> None:
-        """Hold every worker before its next lock operation (or let them all go)."""
+        """Hold every worker before its next lock operation (or let them all go). Time spent
+        held does not count against the run's timeout."""
+        now = time.monotonic()
+        if on and not self.stepping:
+            self._held_since = now
+        elif not on and self.stepping and self._held_since is not None:
+            self._held_s += now - self._held_since
+            self._held_since = None
         self.stepping = on
         if self.board is not None and not self._destroyed:
             self.board.set_u32(STEP_MODE, 1 if on else 0)
@@ -271,9 +282,13 @@ class ContendRun:
             return []
         held = []
         for w in self.workers:
-            _allowed, _taken, at_barrier, operation, lock = self.board.step_slot(w.index)
-            if at_barrier and w.exit_code is None:
-                label = self.lock_order[lock] if 0 <= lock < len(self.lock_order) else "?"
+            allowed, taken, at_barrier, operation, lock = self.board.step_slot(w.index)
+            # at the barrier, not allowed already (it leaves a moment later), not SIGSTOPped
+            if at_barrier and allowed <= taken and not w.paused and w.exit_code is None:
+                if 0 <= lock < len(self.lock_order):
+                    label = self.lock_order[lock]
+                else:
+                    label = "the counter" if self.config.scenario == "counter" else "?"
                 held.append(
                     {
                         "worker": w.index,

@@ -437,8 +437,9 @@ class Session:
         self._stopped = True
         try:
             if drain:
-                for side in SIDES:  # a paused side would hold everything up
+                for side in SIDES:  # a paused (or held: step mode) side would hold all up
                     self.resume(side)
+                    self.send_control(side, {"op": "step_mode", "on": False})
                 if self.alive("sender"):
                     self._expected_exit.add("sender")
                     self.send_control("sender", {"op": "stop"})

@@ -37,6 +37,16 @@ HOLD_TIMEOUT_S = 2.0
 #: Messages sent straight through, at most, to bring a receiver blocked in its receive call to
 #: the barrier when step mode is entered while the flow runs.
 WAKE_ATTEMPTS = 3
+#: How long a backlog may take to drain when step mode is entered.
+DRAIN_TIMEOUT_S = 10.0
+#: Kernel (or broker) facts that are not 0 while the channel holds a message.
+HOLDING_FACTS = (
+    "queued_bytes",
+    "next_datagram_bytes",
+    "queue_depth",
+    "full",
+    "consumer_queued_bytes",
+)
 
 
 class StepError(Exception):
@@ -135,29 +145,57 @@ class Stepper:
     # -- in and out --------------------------------------------------------------------------
     async def enter(self) -> None:
         """Hold both children at the barrier: the sender before its next message, the
-        receiver before its next receive (a message may go straight through to wake it)."""
+        receiver before its next receive, with nothing left in the channel between them."""
         session = self.session
         for side in ("receiver", "sender"):
             session.resume(side)
-            session.send_control(side, {"op": "step_mode", "on": True})
-        if not await self._until_held("sender"):
-            raise StepError("the sender did not reach the step barrier")
-        if not await self._until_held("receiver", 0.3):
-            # Blocked in its receive call: one message straight through wakes it, and it holds
-            # before the next receive.
-            for _ in range(WAKE_ATTEMPTS):
-                session.send_control("sender", {"op": "step", "free": True})
-                if await self._until_held("receiver", 1.0):
-                    break
-            else:
-                raise StepError("the receiver did not reach the step barrier")
-            await self._until_held("sender")
+        if session.config.step:  # started held: each holds before its first stage
+            for side in ("sender", "receiver"):
+                if not await self._until_held(side):
+                    raise StepError(f"the {side} did not reach the step barrier")
+        else:
+            # The receiver runs on meanwhile: whatever the channel still holds (a backlog, what
+            # a paused receiver left) drains, and a sender blocked in a full channel's send
+            # finishes it and holds.
+            session.send_control("sender", {"op": "step_mode", "on": True})
+            if not await self._until_held("sender", DRAIN_TIMEOUT_S):
+                raise StepError("the sender did not reach the step barrier")
+            await self._until_drained()
+            session.send_control("receiver", {"op": "step_mode", "on": True})
+            if not await self._until_held("receiver", 0.3):
+                # Idle in its receive call: one message straight through wakes it, and it
+                # holds before the next receive.
+                for _ in range(WAKE_ATTEMPTS):
+                    session.send_control("sender", {"op": "step", "free": True})
+                    if await self._until_held("receiver", 1.0):
+                        break
+                else:
+                    raise StepError("the receiver did not reach the step barrier")
+                await self._until_held("sender")
         for queue in self._events.values():
             while not queue.empty():
                 queue.get_nowait()
         self.position = 0
         self.seq = None
         self.active = True
+
+    async def _until_drained(self) -> None:
+        """Until the receiver has taken everything sent and the kernel holds nothing (as far
+        as it tells); a lossy channel's losses do not hold this up."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        session = self.session
+        while time.monotonic() < deadline:
+            for side in ("sender", "receiver"):
+                session.send_control(side, {"op": "report"})
+            await asyncio.sleep(0.05)
+            facts = self.kernel_facts().values()
+            empty = not any(facts.get(name) for name in HOLDING_FACTS)
+            caught_up = session.lossy or session.stats.receiver.count(
+                "unique"
+            ) >= session.stats.sender.count("sent")
+            if empty and caught_up:
+                return
+        raise StepError("the channel did not drain before step mode")
 
     async def leave(self) -> None:
         """Let both go: a message half way finishes without holding, the flow goes on."""
@@ -221,6 +259,8 @@ class Stepper:
         send_call, recv_call, held_in = words.CALLS.get(
             cfg.mechanism, ("send", "receive", "the channel")
         )
+        if cfg.options.split_writes and cfg.mechanism in ("tcp", "unix-stream", "http"):
+            send_call = words.SPLIT_SEND
         figures: dict[str, Any] = {**self._last, **reported, **kernel.values()}
         figures.update(
             format=cfg.format,
@@ -241,16 +281,25 @@ class Stepper:
                 "intact (checksum and decode)" if reported.get("intact", True) else "CORRUPT"
             ),
         )
-        figures.setdefault("capacity", kernel.get("capacity_bytes", "?"))
         line = words.STAGES[stage]
+        other = reported.get("seq")
+        mismatch = other is not None and self.seq is not None and other != self.seq
+        if side_of_receiver(stage) and mismatch:
+            line += words.OTHER_MESSAGE.format(other=other, seq=self.seq)
         if stage == "send":
             line = words.SEND_LINES.get(cfg.mechanism, line)
+        elif stage == "kernel":
+            line = words.KERNEL_STAGE_LINES.get(cfg.mechanism, line)
         elif stage == "receive":
             line = words.RECEIVE_LINES.get(cfg.mechanism, line)
         try:
             return line.format(**figures)
         except (KeyError, IndexError):
             return f"{stage} done"
+
+
+def side_of_receiver(stage: str) -> bool:
+    return SIDE_OF.get(stage) == "receiver"
 
 
 def _what(reported: dict[str, Any]) -> str:
@@ -271,8 +320,9 @@ def _check(reported: dict[str, Any]) -> str:
 
 def _kernel_line(kernel: Facts) -> str:
     figures = kernel.values()
-    capacity = figures.get("capacity_bytes", figures.get("receive_buffer_bytes", "?"))
-    figures.setdefault("capacity", capacity)
+    # a pipe's capacity bounds what it holds; a socket's buffers are not a byte count of data
+    capacity = figures.get("capacity_bytes")
+    figures["capacity"] = f" (of {capacity:,} the pipe holds)" if capacity else ""
     for name, line in words.KERNEL_LINES.items():
         if name in figures:
             if not figures[name]:

@@ -40,13 +40,22 @@ class Child:
     plan: dict[str, Any] = field(default_factory=dict)
 
 
+class CannotSee(Exception):
+    """The kernel will not show this process's state to us (no right to trace it)."""
+
+
 def identify(pid: int) -> Child:
     """The child behind ``pid``, from its command line; NotAChild when it is not one."""
     try:
+        if procfs.state(pid) == "Z":
+            raise NotAChild(f"process {pid} has exited (a zombie its parent has not reaped)")
+        group = procfs.thread_group(pid)
+        if group != pid:
+            raise NotAChild(f"{pid} is a thread of process {group}, not a process")
         argv = procfs.command_line(pid)
     except procfs.ProcessGone:
         raise NotAChild(f"no process {pid}") from None
-    if CHILD_MODULE not in argv or "--role" not in argv:
+    if CHILD_MODULE not in argv or "--role" not in argv[:-1]:
         raise NotAChild(f"process {pid} is not a child of an ipc-explorer session")
     role = argv[argv.index("--role") + 1]
     plan: dict[str, Any] = {}
@@ -132,11 +141,13 @@ def process_facts(pid: int) -> Facts:
     try:
         call = procfs.system_call(pid)
     except PermissionError:
-        facts.add("syscall", "unreadable", f"/proc/{pid}/syscall (no right to trace)")
-        return facts
-    facts.add(
-        "syscall", call.name if call else "none (running in user space)", f"/proc/{pid}/syscall"
-    )
+        raise CannotSee(
+            f"cannot read process {pid}'s system call: no right to trace it (another user's "
+            "process, or Yama's ptrace_scope); run as that user or root, or press w in the app "
+            "that started it"
+        ) from None
+    name = call.name if call else "none (running in user space)"
+    facts.add("syscall", name, f"/proc/{pid}/syscall")
     if call is not None:
         if call.name in ON_A_DESCRIPTOR:
             facts.add("syscall_fd", call.args[0], f"/proc/{pid}/syscall, first argument")
@@ -215,7 +226,12 @@ def _classify(pid: int, facts: Facts) -> tuple[str, dict[str, Any]]:
             figures["wchan"] = facts.get("wchan", "?")
             return "sleeping", figures
         figures["queued_bytes"] = queued
-        if call in WRITES and "unsent_bytes" in facts:  # a stream socket: its send queue
+        if call in WRITES and "unread_memory_bytes" in facts:  # a Unix socket
+            buffer_full = facts.get("unread_memory_bytes") >= facts.get("send_buffer_bytes", 0)
+            if "max_dgram_qlen" in facts and not buffer_full:  # the reader's queue length
+                return "write_dgram_queue", figures
+            return "write_unix", figures
+        if call in WRITES and "unsent_bytes" in facts:  # TCP: its send queue
             peer_rx = facts.get("peer_rx_queue_bytes")
             figures["peer_queue"] = (
                 f", {peer_rx:,} wait in the other side's receive queue" if peer_rx else ""
@@ -276,26 +292,24 @@ def _queue(
 
 def _peer_clause(peer: Child, who_words: dict[str, str], said: dict[str, Any] | None) -> str:
     peer_who = who_words.get(peer.role, f"the {peer.role}")
-    if (
-        said
-        and said.get("state") in ("paused", "stopped")
-        or (said and "held" in str(said.get("op")))
-    ):
+    if said and (said.get("state") in ("paused", "stopped") or "held" in str(said.get("op"))):
         return words.PEER["said"].format(peer_who=peer_who, peer_said=_doing(said))
     try:
         facts = process_facts(peer.pid)
+        letter = str(facts.get("process_state", "?"))[0]
+        call = str(facts.get("syscall", ""))
+        if letter in "tT":
+            return words.PEER["stopped"].format(peer_who=peer_who)
+        if letter == "R":
+            return words.PEER["running"].format(peer_who=peer_who)
+        if call.startswith("futex") and "futex_address" in facts:
+            mapping = procfs.mapping_of(peer.pid, int(str(facts.get("futex_address")), 16))
+            if "/sem." not in mapping:
+                return words.PEER["own_futex"].format(peer_who=peer_who)
     except procfs.ProcessGone:
         return words.PEER["gone"].format(peer_who=peer_who)
-    letter = str(facts.get("process_state", "?"))[0]
-    call = str(facts.get("syscall", ""))
-    if letter in "tT":
-        return words.PEER["stopped"].format(peer_who=peer_who)
-    if letter == "R":
-        return words.PEER["running"].format(peer_who=peer_who)
-    if call.startswith("futex") and "futex_address" in facts:
-        mapping = procfs.mapping_of(peer.pid, int(str(facts.get("futex_address")), 16))
-        if "/sem." not in mapping:
-            return words.PEER["own_futex"].format(peer_who=peer_who)
+    except CannotSee:
+        return ""
     return words.PEER["blocked"].format(peer_who=peer_who, peer_call=manual_name(call))
 
 

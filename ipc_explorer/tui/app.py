@@ -306,6 +306,9 @@ class IpcExplorerApp(App[None]):
     def action_toggle_receiver(self) -> None:
         if self.session is None:
             return
+        if self.query_one(StepBar).active:
+            self.notify("the receiver is held by step mode: space leaves it first", timeout=4)
+            return
         self.receiver_paused = not self.receiver_paused
         (self.session.pause if self.receiver_paused else self.session.resume)("receiver")
         if not self.receiver_paused:

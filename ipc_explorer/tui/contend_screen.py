@@ -145,7 +145,8 @@ class ContendScreen(Screen):
         await self.stop_run()
         self.paused = False
         run = ContendRun(self.config)
-        run.stepping = stepping  # held before the first lock operation
+        if stepping:
+            run.set_step_mode(True)  # held before the first lock operation
         self.run = run
         try:
             await run.start()
@@ -237,6 +238,14 @@ class ContendScreen(Screen):
     def action_step_lock(self) -> None:
         """Step mode: hold every worker before its next lock operation; each press lets one
         (the next at the barrier, in turn) do one."""
+        cfg = self.config
+        if cfg.lock in ("none", "seqlock") and cfg.scenario != "counter":
+            self.notify(
+                "this run takes no lock, so there is no lock operation to step through: "
+                "l chooses a lock",
+                severity="warning",
+            )
+            return
         run = self.run
         if run is None or run.state != "running":  # a new run, held from its first operation
             self.step_note = "held: each . lets one worker do one lock operation, space lets go"

@@ -75,8 +75,9 @@ class StepBar(Static):
             report = await self.stepper.advance()
             self.report = report
             self.post_message(self.StageDone(report))
-        except StepError as exc:
-            self.notify(str(exc), title="step mode", severity="error")
+        except Exception as exc:  # a stage that fails must not take the app with it
+            text = str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
+            self.notify(text, title="step mode", severity="error")
             await self.leave()
         finally:
             self.busy = False

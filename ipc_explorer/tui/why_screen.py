@@ -34,14 +34,25 @@ class WhyScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#why").border_title = "Why blocked? (from the kernel; w closes)"
-        self.show()
-        self.set_interval(REFRESH_S, self.show)
+        self.refresh_facts()
+        self.set_interval(REFRESH_S, self.refresh_facts)
 
-    def show(self) -> None:
+    def refresh_facts(self) -> None:
+        """Read /proc and the descriptors in a thread: the screen stays responsive."""
+        self.run_worker(self._read, thread=True, exclusive=True, group="why")
+
+    def _read(self) -> None:
         try:
-            diagnoses = self._diagnose()
-        except Exception as exc:  # a process that went away between two reads
-            self.query_one("#why-body", Static).update(Text(f"cannot read: {exc}", "red"))
+            diagnoses, error = self._diagnose(), None
+        except Exception as exc:  # a process gone between two reads, one we may not trace
+            diagnoses, error = [], exc
+        self.app.call_from_thread(self.show, diagnoses, error)
+
+    def show(self, diagnoses: list[Diagnosis], error: Exception | None = None) -> None:
+        if not self.is_mounted:
+            return
+        if error is not None:
+            self.query_one("#why-body", Static).update(Text(f"cannot read: {error}", "red"))
             return
         parts: list[Text | Table] = []
         for d in diagnoses:
