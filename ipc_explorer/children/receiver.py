@@ -68,9 +68,14 @@ class Receiver(ChildRuntime):
         add_transmit = self.values("transmit").append
         add_deserialize = self.values("deserialize").append
         add_sync = self.values("sync_wait").append
-        # A broker's manual ack, once the message is verified (and its cost, as a stage).
-        acknowledge = channel.acknowledge if channel.acknowledges else None
-        add_ack = self.values("ack").append if acknowledge is not None else None
+        # A broker's manual acks: given once the parent has this receiver's counts (right after
+        # a telemetry record), so that a receiver killed at any moment leaves every message it
+        # counted acknowledged and every other one to be redelivered to the next: exactly once
+        # in the counts. The wait until the ack is timed as the "ack" stage.
+        acks = channel.acknowledges
+        self.unacked: list[tuple[int, int]] = []  # (delivery tag, verified at ns)
+        ack_every = max(1, channel.plan.options.prefetch // 2)
+        pending = self.unacked
         tracker = self.tracker = SequenceTracker()
         # A receiver that takes over from a killed one starts where that one had got to:
         # what it sees below is a redelivery of what the other had processed.
@@ -135,8 +140,8 @@ class Receiver(ChildRuntime):
                         recent((frame, t_recv, t_done, error))
                     if pingpong:
                         send(seq, frame.ser_ns, frame.crc, payload)
-                    if acknowledge is not None:
-                        add_ack(acknowledge(frame))
+                    if acks:
+                        pending.append((frame.tag, t_done))
                 tracker.next, tracker.unique = expect, unique
                 if not self.received:
                     self.t_first = t_recv
@@ -145,8 +150,10 @@ class Receiver(ChildRuntime):
                 self.t_last = t_done
                 if error is None:
                     recent((frame, t_recv, t_done, error))
-                if t_done >= self.next_flush:
+                if t_done >= self.next_flush or (acks and len(pending) >= ack_every):
                     self.write_record()
+                    if acks:
+                        self.acknowledge_counted()
         except ChannelClosed as exc:
             self.in_loop = False
             self.state = "peer-closed"
@@ -212,9 +219,23 @@ class Receiver(ChildRuntime):
             wire = self.channel.send(frame.seq, frame.ser_ns, frame.crc, payload)
             if stepping:
                 self.stage_done("echo", seq=frame.seq, wire_bytes=wire)
-        if self.channel.acknowledges:
-            self.channel.acknowledge(frame)
+        if self.channel.acknowledges:  # the stage reports carried the counts already
+            self.unacked.append((frame.tag, t_done))
+            self.acknowledge_counted()
         self.op = "recv"
+
+    def acknowledge_counted(self) -> None:
+        """Acknowledge every message counted so far (one ack with ``multiple``), after the
+        record that carried their counts; the wait of each is timed as the "ack" stage."""
+        pending = self.unacked
+        if not pending or self.channel is None:
+            return
+        now = monotonic_ns()
+        self.channel.acknowledge_up_to(pending[-1][0])
+        add_ack = self.values("ack").append
+        for _tag, verified in pending:
+            add_ack(now - verified)
+        pending.clear()
 
     def write_record(self, status_only: bool = False) -> None:
         tracker = getattr(self, "tracker", None)

@@ -332,4 +332,5 @@ class ChildRuntime:
                 self.channel.close()
             except Exception:
                 pass
-        self.transport_cls.destroy(self.plan)
+        if self.transport_cls.children_destroy:
+            self.transport_cls.destroy(self.plan)

@@ -44,6 +44,13 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="fault injection: flip a byte in every Nth message after its checksum is taken",
     )
+    run.add_argument(
+        "--kill-receiver-at",
+        type=int,
+        metavar="N",
+        help="fault: SIGKILL the receiver after N messages and start a new one (amqp, mq): "
+        "a broker redelivers what was not acked",
+    )
     add_channel_options(run)
     run.set_defaults(execute=execute)
 
@@ -131,6 +138,7 @@ def config_from(args: argparse.Namespace) -> SessionConfig:
         options=transport_options(args),
         cpus=args.pin,
         corrupt_every=args.corrupt_every,
+        kill_receiver_at=args.kill_receiver_at,
     )
 
 

@@ -31,6 +31,9 @@ class SessionConfig:
     corrupt_every: int | None = None
     #: Start in step mode: both children hold before every stage until told to go on.
     step: bool = False
+    #: Fault: SIGKILL the receiver once it has this many messages, and start another that
+    #: takes over the channel (mechanisms whose messages wait by name: amqp, mq).
+    kill_receiver_at: int | None = None
 
     def validate(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -50,6 +53,13 @@ class SessionConfig:
             raise UsageError("--size must be 0 or more")
         if self.corrupt_every is not None and self.corrupt_every < 1:
             raise UsageError("--corrupt-every must be 1 or more")
+        if self.kill_receiver_at is not None and self.kill_receiver_at < 1:
+            raise UsageError("--kill-receiver-at must be 1 or more")
+        if self.kill_receiver_at is not None and self.mechanism not in ("amqp", "mq"):
+            raise UsageError(
+                "--kill-receiver-at needs a channel a new receiver can take over: amqp or mq "
+                "(their messages wait in a queue by name)"
+            )
         if self.rate is not None and self.rate <= 0:
             raise UsageError("--rate must be more than 0 (leave it out for as fast as possible)")
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import ipc_explorer
 from ipc_explorer.codecs import CodecError, get_codec
-from ipc_explorer.codecs.sample import sample_payload
 from ipc_explorer.session.config import SessionConfig, UsageError
 from ipc_explorer.session.events import (
     ChildExited,
@@ -36,7 +35,9 @@ from ipc_explorer.session.events import (
     SessionEnded,
     StateChanged,
 )
+from ipc_explorer.session.limits import largest_message, largest_size
 from ipc_explorer.session.stats import SessionStats
+from ipc_explorer.session.summary import summarize
 from ipc_explorer.telemetry.protocol import TelemetryDecoder
 from ipc_explorer.transports import (
     ChannelEnd,
@@ -54,8 +55,8 @@ EXIT_TIMEOUT_S = 2.0
 STALL_TIMEOUT_S = 10.0
 #: On a lossy mechanism, silence this long after the sender finished means the rest is lost.
 LOSSY_QUIET_S = 0.3
-#: Generated messages of an unbounded run are checked against the limit with this sequence number.
-UNBOUNDED_SEQ = 10**12
+#: A queue that says it is empty, this long without progress: the rest will not come.
+EMPTY_QUIET_S = 1.5
 
 
 #: Fields of a child's event that ChildReported carries by name; the rest are its details.
@@ -64,37 +65,6 @@ _EVENT_FIELDS = ("kind", "message", "reason", "t")
 
 class SessionError(Exception):
     """A session could not start or failed: the text is for the user."""
-
-
-def largest_message(config: SessionConfig) -> int:
-    """Encoded size of the largest generated message this config will send."""
-    codec = get_codec(config.format)
-    last = UNBOUNDED_SEQ if config.count is None else max(config.count - 1, 0)
-    seqs = {last, max(last - 1, 0)}
-    return max(len(codec.encode(sample_payload(seq, config.size))) for seq in seqs)
-
-
-async def largest_size(config: SessionConfig) -> int:
-    """The largest ``size`` whose generated messages fit the mechanism (its limit, exactly)."""
-    transport = get_transport(config.mechanism)
-    workdir = Path(tempfile.mkdtemp(prefix="ipcx-probe-"))
-    try:
-        options = await transport.provision(config.options)
-        plan = transport.create(options, workdir, secrets.token_hex(4), config.duplex)
-        plan.close_fds()
-        transport.destroy(plan)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    low, high = 0, plan.limits.max_payload
-    if largest_message(replace(config, size=0)) > plan.limits.max_payload:
-        return -1
-    while low < high:
-        mid = (low + high + 1) // 2
-        if largest_message(replace(config, size=mid)) <= plan.limits.max_payload:
-            low = mid
-        else:
-            high = mid - 1
-    return low
 
 
 class Session:
@@ -120,6 +90,8 @@ class Session:
         self._expected_exit: set[str] = set()
         self._stopped = False
         self.started_at_ns = 0
+        #: Receiver processes started so far (more than one when one took over from another).
+        self.receivers = 0
 
     # -- events -------------------------------------------------------------------------
     def _emit(self, event: EngineEvent) -> None:
@@ -187,7 +159,7 @@ class Session:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return env
 
-    async def _spawn(self, side: str) -> None:
+    async def _spawn(self, side: str, expect_from: int = 0) -> None:
         assert self.plan is not None
         cfg = self.config
         read_fd, write_fd = os.pipe()
@@ -202,6 +174,7 @@ class Session:
             "corrupt_every": cfg.corrupt_every,
             "nice": cfg.nice,
             "step": cfg.step,
+            "expect_from": expect_from,
         }
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -230,6 +203,8 @@ class Session:
             os.close(write_fd)
         self._procs[side] = proc
         self.stats.side(side).pid = proc.pid
+        if side == "receiver":
+            self.receivers += 1
         os.set_blocking(read_fd, False)
         self._telemetry_fds[side] = read_fd
         asyncio.get_running_loop().add_reader(read_fd, self._on_telemetry, side)
@@ -388,9 +363,49 @@ class Session:
     def lossy(self) -> bool:
         return not self.transport_cls.reliable
 
+    async def replace_receiver(self) -> None:
+        """Kill the receiver (SIGKILL, as a crash would) and start another on the same channel.
+
+        Only where messages wait by name for whoever reads next (a broker's queue, a POSIX
+        queue): the new receiver gets what was delivered to the old one and not acknowledged
+        (redelivered), and counts on from where the old one had got to.
+        """
+        if not self.transport_cls.reconnectable:
+            raise UsageError(
+                f"a new receiver cannot take over a {self.config.mechanism} channel: only "
+                "amqp (and mq) keep the messages for whoever reads next"
+            )
+        proc = self._procs.get("receiver")
+        if proc is not None and proc.returncode is None:
+            self._expected_exit.add("receiver")
+            self.kill("receiver")
+            await proc.wait()
+        self._close_telemetry("receiver", drain=True)
+        old = self.stats.replace_receiver()
+        self.exit_codes.pop("receiver", None)
+        self._expected_exit.discard("receiver")
+        self._emit(Progress("receiver", f"receiver {old.pid} killed; a new one takes over"))
+        await self._spawn("receiver", expect_from=old.count("highest") + 1)
+        await self._until(
+            lambda: self.stats.receiver.state == "ready" or self._any_failed(),
+            READY_TIMEOUT_S,
+            "the new receiver did not get ready",
+        )
+        self.send_control("receiver", {"op": "start"})
+
     async def run_to_completion(self) -> dict[str, Any]:
-        """Wait for the sender to send ``count`` messages and the receiver to catch up."""
+        """Wait for the sender to send ``count`` messages and the receiver to catch up (with
+        ``kill_receiver_at``, a new receiver taking over from a killed one on the way)."""
         try:
+            kill_at = self.config.kill_receiver_at
+            if kill_at is not None:
+                await self._until(
+                    lambda: self.stats.receiver.count("unique") >= kill_at or self._any_failed(),
+                    float("inf"),
+                    "",
+                )
+                if not self._any_failed():
+                    await self.replace_receiver()
             await self._until(
                 lambda: (
                     self.stats.sender.state in ("done", "error", "stopped")
@@ -417,6 +432,8 @@ class Session:
                 return
             if seen != last_seen:
                 last_seen, last_change = seen, time.monotonic()
+            elif self._channel_empty() and time.monotonic() - last_change > EMPTY_QUIET_S:
+                return  # the queue holds nothing more for it: what is missing is lost
             elif time.monotonic() - last_change > quiet_limit:
                 if not self.lossy:
                     self.problems.append(
@@ -425,6 +442,12 @@ class Session:
                 return
             self.send_control("receiver", {"op": "report"})
             await asyncio.sleep(0.01)
+
+    def _channel_empty(self) -> bool:
+        """Whether the channel says it holds nothing more for the receiver (a queue that
+        reports its depth, and a broker its unacknowledged deliveries)."""
+        live = self.stats.receiver.live
+        return "queue_depth" in live and not live["queue_depth"] and not live.get("unacked")
 
     async def stop(self, drain: bool = True) -> None:
         """Stop both children, then remove every kernel object and file.
@@ -513,59 +536,8 @@ class Session:
 
     # -- results ------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        cfg = self.config
-        st = self.stats
-        snd, rcv = st.sender, st.receiver
-        pingpong = cfg.pattern == "ping-pong"
-        sent = snd.count("sent")
-        unique = rcv.count("unique")
-        t_first = snd.count("t_first")
-        t_last = max(rcv.count("t_last"), snd.count("t_last") if pingpong else 0)
-        elapsed = (t_last - t_first) / 1e9 if t_first and t_last > t_first else 0.0
-        payload_bytes = snd.count("payload_bytes")
-        # A message corrupted on the way out comes back corrupted too: in ping-pong the sender's
-        # count covers both directions.
-        corrupt = snd.count("echo_corrupt") if pingpong else rcv.count("corrupt")
-        integrity = {
-            "lost": max(sent - unique, 0),
-            "duplicated": rcv.count("duplicated"),
-            "reordered": rcv.count("reordered"),
-            "corrupt": corrupt,
-        }
-        reliable = self.transport_cls.reliable
-        ok = not self.problems and (not reliable or not any(integrity.values()))
-        return {
-            "mechanism": cfg.mechanism,
-            "format": cfg.format,
-            "pattern": cfg.pattern,
-            "count": cfg.count,
-            "size": cfg.size,
-            "rate": cfg.rate,
-            "reliable": reliable,
-            "sent": sent,
-            "received": unique,
-            **integrity,
-            "timeouts": snd.count("timeouts"),
-            "kernel_drops": rcv.live.get("kernel_drops"),
-            "wire_bytes": snd.count("wire_bytes"),
-            "payload_bytes": payload_bytes,
-            "elapsed_s": round(elapsed, 6),
-            "msgs_per_s": round(unique / elapsed, 1) if elapsed else 0.0,
-            "mb_per_s": round(payload_bytes / elapsed / 1e6, 3) if elapsed else 0.0,
-            "latency_kind": "round trip" if pingpong else "one way",
-            "latency_us": st.percentiles_us("rtt" if pingpong else "one_way"),
-            "stages_us": st.stage_medians_us(pingpong),
-            "setup_ms": round(max(snd.count("setup_ns"), rcv.count("setup_ns")) / 1e6, 3),
-            "channel": rcv.describe or snd.describe,
-            **(
-                {"broker": (rcv.describe or snd.describe)["broker"]}
-                if "broker" in (rcv.describe or snd.describe)
-                else {}
-            ),
-            "placement": _placement(cfg),
-            "ok": ok,
-            "problems": list(dict.fromkeys(self.problems)),
-        }
+        """What the run did, as ``run --json`` prints it (see session/summary.py)."""
+        return summarize(self)
 
 
 async def run_once(config: SessionConfig) -> tuple[Session, dict[str, Any]]:
@@ -576,14 +548,6 @@ async def run_once(config: SessionConfig) -> tuple[Session, dict[str, Any]]:
         return session, await session.run_to_completion()
     finally:
         await session.stop()
-
-
-def _placement(cfg: SessionConfig) -> str:
-    nice = f", children at nice {cfg.nice}" if cfg.nice else ""
-    if cfg.cpus:
-        pins = f"sender on CPU {cfg.cpus.get('sender')}, receiver on CPU {cfg.cpus.get('receiver')}"
-        return pins + nice
-    return f"unpinned (the OS places both on {os.cpu_count()} CPUs){nice}"
 
 
 __all__ = [

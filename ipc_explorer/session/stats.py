@@ -14,6 +14,8 @@ from ipc_explorer.telemetry.histogram import Histogram
 from ipc_explorer.telemetry.protocol import EXTRA_STAGES, STAGES
 
 RECENT_MESSAGES = 256
+#: A receiver's counts that add up across the processes that held the role one after another.
+CUMULATIVE_COUNTS = ("received", "unique", "duplicated", "reordered", "corrupt", "payload_bytes")
 THROUGHPUT_WINDOW_NS = 1_000_000_000
 
 
@@ -33,8 +35,12 @@ class SideState:
     describe: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
 
+    #: Counts of the processes this side had before (a receiver killed and replaced), added
+    #: to the current one's so that the session's figures cover all of them.
+    before: dict[str, int] = field(default_factory=dict)
+
     def count(self, name: str) -> int:
-        return int(self.counts.get(name, 0))
+        return int(self.counts.get(name, 0)) + self.before.get(name, 0)
 
     @property
     def stalled_ns(self) -> int:
@@ -57,6 +63,14 @@ class SessionStats:
         self.records = 0
         #: Samples received so far (the deque keeps the last ones): front ends take new ones.
         self.sample_count = 0
+
+    def replace_receiver(self) -> SideState:
+        """A new receiver takes over: its counts add to what the one before had counted."""
+        old = self.receiver
+        self.receiver = SideState(
+            "receiver", before={name: old.count(name) for name in CUMULATIVE_COUNTS}
+        )
+        return old
 
     def side(self, name: str) -> SideState:
         return self.sender if name == "sender" else self.receiver

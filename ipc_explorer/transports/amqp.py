@@ -5,9 +5,10 @@ published to through the default exchange with the queue's name as routing key: 
 simplest AMQP route, in which the broker's queue is the channel as a POSIX queue is the
 kernel's (an exchange of our own would add a routing step and nothing to watch). Publisher
 confirms are on, so a publish returns when the broker has the message ("confirm" is timed);
-the receiver acknowledges each message once it has verified it (manual acks: a killed
-receiver's unacknowledged messages are redelivered to the next; ``auto_ack`` shows what is
-lost without them), with a prefetch window as the channel's QoS.
+the receiver acknowledges (manual acks, ``multiple``) what it has verified and reported to
+the parent, so that a killed receiver leaves every counted message acknowledged and every
+other one to be redelivered to the next; ``auto_ack`` shows what is lost without acks. The
+prefetch window is the channel's QoS.
 
 Where the user names no broker, the session provisions a private RabbitMQ node
 (transports/rabbitmq.py), shared by the sessions of this process and removed at its exit.
@@ -63,6 +64,9 @@ AUTH_VARIABLE = "IPCX_AMQP_AUTH"
 FRAME_HEADER = 7
 FRAME_END = 1
 CHANNEL = 1
+#: A session's queue unused (no consumer, no publish) this long is deleted by the broker: what
+#: removes it when the session was killed before it could (a given broker outlives us).
+QUEUE_EXPIRES_MS = 60_000
 #: How often a receiver asks the broker about its queue (a thread of its own).
 QUEUE_POLL_S = 0.5
 #: Body bytes per frame: RabbitMQ's (and pika's) frame_max less the frame's own framing.
@@ -173,6 +177,9 @@ class AmqpTransport(Transport):
     boundaries = "message"
     extra_stages: ClassVar[tuple[str, ...]] = ("confirm", "ack")
     reconnectable = True
+    # A child that exits must not delete the queue under a reader that takes over: the parent
+    # deletes it at the end, and if the parent is killed the broker expires it (x-expires).
+    children_destroy = False
 
     # -- in the parent -------------------------------------------------------------------
     @classmethod
@@ -219,7 +226,12 @@ class AmqpTransport(Transport):
             channel = connection.channel()
             for key in ("queue", "back"):
                 if key in names:
-                    channel.queue_declare(names[key], durable=False, auto_delete=False)
+                    channel.queue_declare(
+                        names[key],
+                        durable=False,
+                        auto_delete=False,
+                        arguments={"x-expires": QUEUE_EXPIRES_MS},
+                    )
         except pika.exceptions.AMQPError as exc:
             raise TransportError(f"cannot declare the session's queue: {exc}") from None
         finally:
@@ -368,13 +380,11 @@ class AmqpTransport(Transport):
         self._wait()
         return self._arrived.popleft()
 
-    def acknowledge(self, frame: Frame) -> int:
-        t0 = monotonic_ns()
+    def acknowledge_up_to(self, tag: int) -> None:
         try:
-            self.channel.basic_ack(frame.tag)
+            self.channel.basic_ack(tag, multiple=True)
         except (pika.exceptions.AMQPError, OSError) as exc:
             raise ChannelClosed("BROKER", f"the broker connection is gone: {exc!r}") from None
-        return monotonic_ns() - t0
 
     def channel_fds(self) -> dict[str, int]:
         """The connection's socket to the broker (pika keeps it inside its transport)."""
@@ -398,14 +408,14 @@ class AmqpTransport(Transport):
         while not self._stop_polling.wait(QUEUE_POLL_S):
             try:
                 self._figures = queue_figures(self.plan, self.plan.names["queue"])
-            except Exception:  # a broker going away is reported by the loop, not here
-                self._figures = {}
+            except Exception as exc:  # a broker going away is reported by the loop, not here
+                self._figures = {"queue_error": f"{type(exc).__name__}: {exc}"}
 
     def live_state(self) -> dict[str, Any]:
+        """The broker's figures of the queue (sampled off the loop) and the redeliveries
+        this consumer has seen."""
         figures = dict(self._figures)
         figures.pop("source", None)
-        if figures:
-            figures["queue_max"] = "∞"
         return {**figures, "redelivered": self.redelivered}
 
     # -- what the bytes are ----------------------------------------------------------------

@@ -218,6 +218,10 @@ class Transport(ABC):
     reconnectable: ClassVar[bool] = False
     #: Whether the receiver must acknowledge each message once it has verified it.
     acknowledges: bool = False
+    #: Whether a child removes the channel's objects when it exits (so that a parent killed
+    #: with SIGKILL leaves nothing behind). Not where the channel outlives a reader by design
+    #: (a broker's queue, which expires by itself instead).
+    children_destroy: ClassVar[bool] = True
 
     def __init__(self, plan: ChannelPlan, role: Role):
         self.plan = plan
@@ -268,9 +272,10 @@ class Transport(ABC):
     def recv(self) -> Frame:
         """Block until one message has arrived. Raises ChannelClosed when the peer is gone."""
 
-    def acknowledge(self, frame: Frame) -> int:
-        """Tell the channel the message is processed (a broker's manual ack); ns it took."""
-        return 0
+    def acknowledge_up_to(self, tag: int) -> None:
+        """Tell the channel every message up to delivery ``tag`` is processed (a broker's
+        manual ack with ``multiple``); only where ``acknowledges``."""
+        raise NotImplementedError(f"{self.name} has no acknowledgements")
 
     def trailer_size(self, frame: Frame) -> int:
         """Framing bytes after the payload in ``wire_image`` (AMQP's frame-end octet)."""

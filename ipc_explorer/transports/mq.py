@@ -43,6 +43,7 @@ class MqTransport(Transport):
     name = "mq"
     title = "POSIX message queue"
     boundaries = "message"
+    reconnectable = True  # the queue is opened by name: a new receiver reads on
 
     @classmethod
     def create(

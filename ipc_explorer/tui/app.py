@@ -351,9 +351,28 @@ class IpcExplorerApp(App[None]):
         self.notify("stopped: children gone, kernel objects removed; r starts again")
 
     def action_kill(self, side: str) -> None:
-        if self.session is not None and self.session.alive(side):
-            self.session.kill(side)
-            self.notify(f"{side} killed with SIGKILL", severity="warning")
+        session = self.session
+        if session is None or not session.alive(side):
+            return
+        if side == "receiver" and session.transport_cls.reconnectable:
+            # the messages wait by name: a new receiver takes over (a broker redelivers)
+            self.run_worker(self._replace_receiver(session), group="session")
+            return
+        session.kill(side)
+        self.notify(f"{side} killed with SIGKILL", severity="warning")
+
+    async def _replace_receiver(self, session: Session) -> None:
+        try:
+            await session.replace_receiver()
+        except (SessionError, UsageError) as exc:
+            self.notify(str(exc), title="receiver", severity="error")
+            return
+        self.notify(
+            "receiver killed with SIGKILL; a new one took over the queue: what the first had "
+            "not acknowledged is redelivered to it",
+            severity="warning",
+            timeout=6,
+        )
 
     def action_choose_mechanism(self) -> None:
         def chosen(name: str | None) -> None:

@@ -286,7 +286,15 @@ class FlowPanel(Vertical):
         for row in channel_rows:
             row.stylize(palette.object)
         if "queue_depth" in live:
-            channel_rows.append([Text(f"queue depth {live['queue_depth']}/{live['queue_max']}")])
+            depth = f"queue depth {live['queue_depth']}"
+            if "queue_max" in live:  # a POSIX queue's limit; a broker's queue has none set
+                depth += f"/{live['queue_max']}"
+            row = [Text(depth)]
+            if "unacked" in live:  # the broker's own count of deliveries not acked yet
+                row.append(Text(f"unacked {live['unacked']}"))
+            channel_rows.append(row)
+            if live.get("redelivered"):
+                channel_rows.append([Text(f"redelivered {live['redelivered']:,}", palette.warn)])
         elif "ring_occupancy" in live:
             ring = f"ring {live['ring_occupancy']}/{live['ring_slots']}"
             channel_rows.append([Text(ring), Text("slots full")])

@@ -1,0 +1,48 @@
+"""How large a message a configuration can send: the mechanism's limit, exactly."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from ipc_explorer.codecs import get_codec
+from ipc_explorer.codecs.sample import sample_payload
+from ipc_explorer.session.config import SessionConfig
+from ipc_explorer.transports import get_transport
+
+#: Generated messages of an unbounded run are checked against the limit with this sequence number.
+UNBOUNDED_SEQ = 10**12
+
+
+def largest_message(config: SessionConfig) -> int:
+    """Encoded size of the largest generated message this config will send."""
+    codec = get_codec(config.format)
+    last = UNBOUNDED_SEQ if config.count is None else max(config.count - 1, 0)
+    seqs = {last, max(last - 1, 0)}
+    return max(len(codec.encode(sample_payload(seq, config.size))) for seq in seqs)
+
+
+async def largest_size(config: SessionConfig) -> int:
+    """The largest ``size`` whose generated messages fit the mechanism (its limit, exactly)."""
+    transport = get_transport(config.mechanism)
+    workdir = Path(tempfile.mkdtemp(prefix="ipcx-probe-"))
+    try:
+        options = await transport.provision(config.options)
+        plan = transport.create(options, workdir, secrets.token_hex(4), config.duplex)
+        plan.close_fds()
+        transport.destroy(plan)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    low, high = 0, plan.limits.max_payload
+    if largest_message(replace(config, size=0)) > plan.limits.max_payload:
+        return -1
+    while low < high:
+        mid = (low + high + 1) // 2
+        if largest_message(replace(config, size=mid)) <= plan.limits.max_payload:
+            low = mid
+        else:
+            high = mid - 1
+    return low

@@ -1,0 +1,81 @@
+"""What a run did, as one dict: the figures ``run --json`` prints and the tests check."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ipc_explorer.session.config import SessionConfig
+
+if TYPE_CHECKING:
+    from ipc_explorer.session.session import Session
+
+
+def summarize(session: Session) -> dict[str, Any]:
+    """Counts, integrity, throughput, latency and stages of ``session`` so far."""
+    cfg = session.config
+    st = session.stats
+    snd, rcv = st.sender, st.receiver
+    pingpong = cfg.pattern == "ping-pong"
+    sent = snd.count("sent")
+    unique = rcv.count("unique")
+    t_first = snd.count("t_first")
+    t_last = max(rcv.count("t_last"), snd.count("t_last") if pingpong else 0)
+    elapsed = (t_last - t_first) / 1e9 if t_first and t_last > t_first else 0.0
+    payload_bytes = snd.count("payload_bytes")
+    # A message corrupted on the way out comes back corrupted too: in ping-pong the sender's
+    # count covers both directions.
+    corrupt = snd.count("echo_corrupt") if pingpong else rcv.count("corrupt")
+    integrity = {
+        "lost": max(sent - unique, 0),
+        "duplicated": rcv.count("duplicated"),
+        "reordered": rcv.count("reordered"),
+        "corrupt": corrupt,
+    }
+    reliable = session.transport_cls.reliable
+    # At-least-once delivery: a redelivered message that the killed receiver had processed
+    # comes twice, by design; more duplicates than redeliveries would be a fault.
+    redelivered = int(rcv.live.get("redelivered") or 0)
+    faults = dict(integrity, duplicated=max(integrity["duplicated"] - redelivered, 0))
+    ok = not session.problems and (not reliable or not any(faults.values()))
+    return {
+        "mechanism": cfg.mechanism,
+        "format": cfg.format,
+        "pattern": cfg.pattern,
+        "count": cfg.count,
+        "size": cfg.size,
+        "rate": cfg.rate,
+        "reliable": reliable,
+        "sent": sent,
+        "received": unique,
+        **integrity,
+        "timeouts": snd.count("timeouts"),
+        "kernel_drops": rcv.live.get("kernel_drops"),
+        "wire_bytes": snd.count("wire_bytes"),
+        "payload_bytes": payload_bytes,
+        "elapsed_s": round(elapsed, 6),
+        "msgs_per_s": round(unique / elapsed, 1) if elapsed else 0.0,
+        "mb_per_s": round(payload_bytes / elapsed / 1e6, 3) if elapsed else 0.0,
+        "latency_kind": "round trip" if pingpong else "one way",
+        "latency_us": st.percentiles_us("rtt" if pingpong else "one_way"),
+        "stages_us": st.stage_medians_us(pingpong),
+        "setup_ms": round(max(snd.count("setup_ns"), rcv.count("setup_ns")) / 1e6, 3),
+        "channel": rcv.describe or snd.describe,
+        **(
+            {"broker": (rcv.describe or snd.describe)["broker"], "redelivered": redelivered}
+            if "broker" in (rcv.describe or snd.describe)
+            else {}
+        ),
+        "receivers": session.receivers,
+        "placement": _placement(cfg),
+        "ok": ok,
+        "problems": list(dict.fromkeys(session.problems)),
+    }
+
+
+def _placement(cfg: SessionConfig) -> str:
+    nice = f", children at nice {cfg.nice}" if cfg.nice else ""
+    if cfg.cpus:
+        pins = f"sender on CPU {cfg.cpus.get('sender')}, receiver on CPU {cfg.cpus.get('receiver')}"
+        return pins + nice
+    return f"unpinned (the OS places both on {os.cpu_count()} CPUs){nice}"
