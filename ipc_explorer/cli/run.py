@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -20,6 +21,7 @@ from ipc_explorer.cli.args import (
     transport_options,
 )
 from ipc_explorer.session import PATTERNS, Session, SessionConfig
+from ipc_explorer.session.session import said_by
 from ipc_explorer.transports import MECHANISMS
 
 
@@ -55,9 +57,12 @@ def add_parser(sub: Any) -> None:
     run.set_defaults(execute=execute)
 
 
-async def run_session(config: SessionConfig) -> dict[str, Any]:
-    """Run one session to the end; SIGINT/SIGTERM stop it cleanly (children, kernel objects)."""
-    session = Session(config)
+async def run_session(
+    config: SessionConfig, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Run one session to the end; SIGINT/SIGTERM stop it cleanly (children, kernel objects).
+    ``progress`` hears the slow set-up steps (a broker starting)."""
+    session = Session(config, said_by(progress) if progress else None)
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -145,7 +150,7 @@ def config_from(args: argparse.Namespace) -> SessionConfig:
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     config = config_from(args)
     config.validate()
-    summary = run_to_end(run_session(config))
+    summary = run_to_end(run_session(config, lambda text: err.print(f"[dim]{text}[/]")))
     if args.json:
         print(json.dumps(summary))
     else:

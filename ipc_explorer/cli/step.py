@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -22,6 +23,7 @@ from ipc_explorer.cli.args import (
 )
 from ipc_explorer.codecs import codec_names
 from ipc_explorer.session import PATTERNS, Session, SessionConfig, UsageError
+from ipc_explorer.session.session import said_by
 from ipc_explorer.teach.step import StageReport, StepError, Stepper
 from ipc_explorer.transports import MECHANISMS
 
@@ -42,9 +44,11 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(execute=execute)
 
 
-async def run_steps(config: SessionConfig, count: int) -> dict[str, Any]:
+async def run_steps(
+    config: SessionConfig, count: int, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Every stage of ``count`` messages; the session is removed whatever happens."""
-    session = Session(config)
+    session = Session(config, said_by(progress) if progress else None)
     cancel_on_signals()
     messages: list[dict[str, Any]] = []
     error = ""
@@ -100,7 +104,7 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
         step=True,
     )
     config.validate()
-    result = run_to_end(run_steps(config, args.count))
+    result = run_to_end(run_steps(config, args.count, lambda text: err.print(f"[dim]{text}[/]")))
     if args.json:
         print(json.dumps(result))
     else:

@@ -44,8 +44,10 @@ def floor_ratios(instrument: dict[str, Any], floor: dict[str, Any]) -> dict[str,
     }
 
 
-async def _session(config: SessionConfig) -> dict[str, Any]:
-    return (await run_once(config))[1]
+async def _session(
+    config: SessionConfig, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    return (await run_once(config, progress))[1]
 
 
 async def run_bench(
@@ -72,6 +74,7 @@ async def run_bench(
                         count,
                         round_trips,
                         floor,
+                        progress,
                     )
                 )
     rows.sort(key=lambda r: (r.get("skipped") is not None, r.get("rtt_p50_us") or 0.0))
@@ -79,7 +82,11 @@ async def run_bench(
 
 
 async def _bench_one(
-    config: SessionConfig, count: int, round_trips: int, floor: bool
+    config: SessionConfig,
+    count: int,
+    round_trips: int,
+    floor: bool,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "mechanism": config.mechanism,
@@ -90,8 +97,8 @@ async def _bench_one(
     pingpong = replace(config, pattern="ping-pong", count=round_trips)
     stream = replace(config, pattern="stream", count=count)
     try:
-        pp = await _session(pingpong)
-        st = await _session(stream)
+        pp = await _session(pingpong, progress)
+        st = await _session(stream, progress)
     except MessageTooLarge as exc:
         row["skipped"] = str(exc)
         return row

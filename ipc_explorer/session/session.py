@@ -67,6 +67,16 @@ class SessionError(Exception):
     """A session could not start or failed: the text is for the user."""
 
 
+def said_by(progress: Callable[[str], None]) -> Callable[[EngineEvent], None]:
+    """A listener that passes the session's progress texts to ``progress``."""
+
+    def listener(event: EngineEvent) -> None:
+        if isinstance(event, Progress):
+            progress(event.message)
+
+    return listener
+
+
 class Session:
     """Run one configuration; ``await start()``, then ``run_to_completion()`` or ``stop()``."""
 
@@ -540,9 +550,12 @@ class Session:
         return summarize(self)
 
 
-async def run_once(config: SessionConfig) -> tuple[Session, dict[str, Any]]:
-    """Start a session, run it to the end and clean up, whatever happens on the way."""
-    session = Session(config)
+async def run_once(
+    config: SessionConfig, progress: Callable[[str], None] | None = None
+) -> tuple[Session, dict[str, Any]]:
+    """Start a session, run it to the end and clean up, whatever happens on the way;
+    ``progress`` hears the slow set-up steps (a broker starting)."""
+    session = Session(config, said_by(progress) if progress else None)
     try:
         await session.start()
         return session, await session.run_to_completion()

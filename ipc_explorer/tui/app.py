@@ -38,6 +38,7 @@ from ipc_explorer.session import (
     ChildExited,
     ChildReported,
     EngineEvent,
+    Progress,
     Session,
     SessionConfig,
     SessionError,
@@ -198,6 +199,7 @@ class IpcExplorerApp(App[None]):
         self._update_subtitle()
         try:
             await session.start()
+            self.query_one(FlowPanel).border_subtitle = ""
         except (UsageError, TransportError, SessionError, CodecError) as exc:
             self.notify(str(exc), title="cannot start", severity="error", timeout=10)
         except Exception as exc:  # never a traceback in the user's face: say it, stay usable
@@ -232,6 +234,9 @@ class IpcExplorerApp(App[None]):
 
     def on_engine_notice(self, notice: EngineNotice) -> None:
         event = notice.event
+        if isinstance(event, Progress):  # a slow set-up step: said where the flow will be
+            self.query_one(FlowPanel).border_subtitle = event.message
+            return
         if isinstance(event, ChildReported):
             if event.kind in ("error", "peer-closed"):
                 self.notify(
