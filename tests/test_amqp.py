@@ -56,7 +56,8 @@ def test_a_run_through_the_broker_delivers_every_message_and_says_which_broker()
     broker = data["broker"]
     assert broker["product"] == "RabbitMQ" and broker["version"].startswith("3.")
     assert broker["where"].startswith("127.0.0.1:") and broker["acks"] == "manual"
-    assert "guest:***@" in broker["url"] and "guest:guest" not in result.stdout
+    assert broker["url"].startswith("amqp://ipcx:***@")  # the private node's own user
+    assert amqp._private.password not in result.stdout + result.stderr  # never printed
     assert set(data["stages_us"]) >= {"confirm", "ack"}
 
 
@@ -85,7 +86,7 @@ def test_the_machines_running_broker_can_be_given():
 @pytest.mark.parametrize(
     "broker, said",
     [
-        ("amqp://guest:wrong@127.0.0.1:{port}/%2F", "refused the credentials"),
+        ("amqp://ipcx:wrong@127.0.0.1:{port}/%2F", "refused the credentials"),
         ("amqp://guest:guest@127.0.0.1:1/%2F", "cannot reach the AMQP broker"),
     ],
 )

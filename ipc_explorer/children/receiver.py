@@ -80,6 +80,9 @@ class Receiver(ChildRuntime):
         # A receiver that takes over from a killed one starts where that one had got to:
         # what it sees below is a redelivery of what the other had processed.
         tracker.next = int(cfg.get("expect_from") or 0)
+        # On another host the sender's clock is not ours: its stamps plus this offset (measured
+        # by the parent at start, with an error bound it reports) read on our clock.
+        offset = self.clock_offset = int(cfg.get("clock_offset_ns") or 0)
         self.received = 0
         self.payload_bytes = 0
         self.corrupt = 0
@@ -127,7 +130,7 @@ class Receiver(ChildRuntime):
                         expect, unique = tracker.next, tracker.unique
                     received += 1
                     payload_bytes += len(payload)
-                    t_send = frame.t_send
+                    t_send = frame.t_send + offset  # the sender's clock read on ours
                     sync_ns = frame.sync_ns
                     add_one_way(frame.ser_ns + t_done - t_send)
                     add_transmit(t_recv - t_send - sync_ns)
@@ -259,8 +262,8 @@ class Receiver(ChildRuntime):
         return self.sample(
             frame,
             side="receiver",
-            latency_ns=frame.ser_ns + t_done - frame.t_send,
-            transmit_ns=t_recv - frame.t_send - frame.sync_ns,
+            latency_ns=frame.ser_ns + t_done - frame.t_send - self.clock_offset,
+            transmit_ns=t_recv - frame.t_send - self.clock_offset - frame.sync_ns,
             deserialize_ns=t_done - t_recv,
             sync_ns=frame.sync_ns,
             error=error,

@@ -12,7 +12,7 @@ import sys
 from rich.console import Console
 
 from ipc_explorer import __version__
-from ipc_explorer.cli import app, bench, contend, decode, diff, lesson, run, step, why
+from ipc_explorer.cli import app, bench, contend, decode, diff, lesson, remote, run, step, why
 from ipc_explorer.cli.args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageArgumentParser
 from ipc_explorer.codecs import CodecError
 from ipc_explorer.lab.config import LabUsageError
@@ -20,7 +20,7 @@ from ipc_explorer.session import SessionError, UsageError
 from ipc_explorer.transports import MessageTooLarge, TransportError
 
 #: Each command module adds its sub-parser, which names the function that executes it.
-COMMANDS = (run, bench, contend, decode, diff, step, why, lesson)
+COMMANDS = (run, bench, contend, decode, diff, step, why, lesson, remote)
 #: Errors that mean "you asked for something that cannot be": exit status 2.
 USAGE_ERRORS = (UsageError, LabUsageError, decode.DecodeUsageError, MessageTooLarge, CodecError)
 #: Errors of a run that could not be done: exit status 1.

@@ -16,6 +16,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--format", "-f", default="msgpack", help="format for the default session")
     parser.add_argument(
+        "--remote",
+        metavar="ADDR:PORT",
+        help="the receiver on another host, served there by `ipc-explorer remote`",
+    )
+    parser.add_argument("--token-file", help="with --remote: a file with the shared token")
+    parser.add_argument(
         "--theme",
         default="default",
         help="default, or projector: high contrast for a classroom (T switches in the app)",
@@ -23,7 +29,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
-    config = SessionConfig(mechanism=args.mechanism, format=args.format, count=None, rate=100)
+    config = SessionConfig(
+        mechanism=args.mechanism,
+        format=args.format,
+        count=None,
+        rate=100,
+        remote=args.remote,
+        remote_token_file=args.token_file,
+    )
     config.validate()
     from ipc_explorer.tui.app import run_app  # Textual loads only when the app runs
 

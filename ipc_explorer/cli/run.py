@@ -53,6 +53,13 @@ def add_parser(sub: Any) -> None:
         help="fault: SIGKILL the receiver after N messages and start a new one (amqp, mq): "
         "a broker redelivers what was not acked",
     )
+    run.add_argument(
+        "--remote",
+        metavar="ADDR:PORT",
+        help="run the receiver on another host, served there by `ipc-explorer remote` "
+        "(tcp, udp, http, amqp); the shared token from IPC_EXPLORER_TOKEN or --token-file",
+    )
+    run.add_argument("--token-file", help="with --remote: a file with the shared token")
     add_channel_options(run)
     run.set_defaults(execute=execute)
 
@@ -144,6 +151,8 @@ def config_from(args: argparse.Namespace) -> SessionConfig:
         cpus=args.pin,
         corrupt_every=args.corrupt_every,
         kill_receiver_at=args.kill_receiver_at,
+        remote=args.remote,
+        remote_token_file=args.token_file,
     )
 
 

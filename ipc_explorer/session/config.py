@@ -34,6 +34,10 @@ class SessionConfig:
     #: Fault: SIGKILL the receiver once it has this many messages, and start another that
     #: takes over the channel (mechanisms whose messages wait by name: amqp, mq).
     kill_receiver_at: int | None = None
+    #: The receiver on another host: its agent's ADDR:PORT (``ipc-explorer remote``), and a
+    #: file holding the shared token (else IPC_EXPLORER_TOKEN).
+    remote: str | None = None
+    remote_token_file: str | None = None
 
     def validate(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -59,6 +63,15 @@ class SessionConfig:
             raise UsageError(
                 "--kill-receiver-at needs a channel a new receiver can take over: amqp or mq "
                 "(their messages wait in a queue by name)"
+            )
+        if self.remote is not None and self.mechanism not in ("tcp", "udp", "http", "amqp"):
+            raise UsageError(
+                f"{self.mechanism} stays on one machine; across hosts: tcp, udp, http, amqp"
+            )
+        if self.remote is not None and self.mechanism == "amqp" and not self.options.broker:
+            raise UsageError(
+                "amqp across hosts needs --broker: a broker both hosts can reach (the private "
+                "node listens on 127.0.0.1 only)"
             )
         if self.rate is not None and self.rate <= 0:
             raise UsageError("--rate must be more than 0 (leave it out for as fast as possible)")

@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from collections import deque
@@ -24,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import ipc_explorer
 from ipc_explorer.codecs import CodecError, get_codec
 from ipc_explorer.session.config import SessionConfig, UsageError
 from ipc_explorer.session.events import (
@@ -36,6 +34,8 @@ from ipc_explorer.session.events import (
     StateChanged,
 )
 from ipc_explorer.session.limits import largest_message, largest_size
+from ipc_explorer.session.remote import RemoteLink, load_token
+from ipc_explorer.session.spawn import start_child
 from ipc_explorer.session.stats import SessionStats
 from ipc_explorer.session.summary import summarize
 from ipc_explorer.telemetry.protocol import TelemetryDecoder
@@ -45,8 +45,10 @@ from ipc_explorer.transports import (
     MessageTooLarge,
     Transport,
     TransportError,
+    TransportOptions,
     get_transport,
 )
+from ipc_explorer.transports.base import redact
 
 SIDES = ("receiver", "sender")
 READY_TIMEOUT_S = 15.0
@@ -102,6 +104,10 @@ class Session:
         self.started_at_ns = 0
         #: Receiver processes started so far (more than one when one took over from another).
         self.receivers = 0
+        #: The other host's agent, when the receiver runs there (``config.remote``), and how far
+        #: its clock is ahead of ours (added to our timestamps to read them on its clock).
+        self.remote: Any = None
+        self.clock_offset_ns = 0
 
     # -- events -------------------------------------------------------------------------
     def _emit(self, event: EngineEvent) -> None:
@@ -122,12 +128,16 @@ class Session:
         cfg = self.config
         cfg.validate()
         options = replace(cfg.options, content_type=self.codec.content_type)
-        options = await self.transport_cls.provision(options, self._progress)
+        if cfg.remote is None:
+            options = await self.transport_cls.provision(options, self._progress)
         tag = secrets.token_hex(4)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"ipcx-{tag}-"))  # 0700, private
         try:
             try:
-                self.plan = self.transport_cls.create(options, self.workdir, tag, cfg.duplex)
+                if cfg.remote is not None:
+                    self.plan = await self._open_remote(options)
+                else:
+                    self.plan = self.transport_cls.create(options, self.workdir, tag, cfg.duplex)
             except OSError as exc:
                 raise TransportError(
                     f"cannot set up {cfg.mechanism}: {exc.strerror or exc}"
@@ -157,23 +167,38 @@ class Session:
         for side in SIDES:
             self.send_control(side, {"op": "start"})
 
+    async def _open_remote(self, options: TransportOptions) -> ChannelPlan:
+        """The receiving end opened by the other host's agent; the plan, for our sender."""
+        cfg = self.config
+        assert cfg.remote is not None and self.workdir is not None
+        link = await RemoteLink.connect(cfg.remote, load_token(cfg.remote_token_file))
+        self.remote = link
+        self.clock_offset_ns = link.clock["offset_ns"]
+        request = {
+            "mechanism": cfg.mechanism,
+            "duplex": cfg.duplex,
+            "options": {k: v for k, v in options.to_json().items() if k != "host"},
+        }
+        secrets_ = {}
+        if options.broker:  # amqp: the broker both hosts reach; its credentials apart
+            secrets_ = {"IPCX_AMQP_URL": options.broker}
+            request["options"]["broker"] = redact(options.broker)
+            request["secrets"] = secrets_
+        plan = ChannelPlan.from_json(await link.open_channel(request))
+        plan.fds = {"sender": {}, "receiver": {}}  # theirs are on the other host
+        plan.workdir = str(self.workdir)
+        plan.options.secrets = secrets_
+        return plan
+
     def _progress(self, text: str) -> None:
         """A slow set-up step (a broker starting) said as it goes."""
         self._emit(Progress("session", text))
 
-    def _agent_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.plan is not None:
-            env.update(self.plan.env)  # secrets (a broker's credentials): never on a command line
-        root = str(Path(ipc_explorer.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        return env
-
-    async def _spawn(self, side: str, expect_from: int = 0) -> None:
+    def child_config(self, side: str, expect_from: int = 0) -> dict[str, Any]:
+        """What a child is told: the plan, the workload, and how to run."""
         assert self.plan is not None
         cfg = self.config
-        read_fd, write_fd = os.pipe()
-        child_config = {
+        return {
             "plan": self.plan.to_json(),
             "format": cfg.format,
             "pattern": cfg.pattern,
@@ -185,39 +210,24 @@ class Session:
             "nice": cfg.nice,
             "step": cfg.step,
             "expect_from": expect_from,
+            "clock_offset_ns": self.clock_offset_ns if side == "receiver" else 0,
         }
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "ipc_explorer.children",
-                "--role",
-                side,
-                "--parent-pid",
-                str(os.getpid()),
-                "--telemetry-fd",
-                str(write_fd),
-                "--config",
-                json.dumps(child_config),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=[write_fd, *self.plan.fds_for(side)],
-                start_new_session=True,
-                env=self._agent_env(),
+
+    async def _spawn(self, side: str, expect_from: int = 0) -> None:
+        assert self.plan is not None
+        if side == "receiver" and self.remote is not None:  # on the other host, by its agent
+            proc: Any = await self.remote.start_receiver(
+                self.child_config(side, expect_from), lambda data: self._apply(side, data)
             )
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)
+        else:
+            proc, read_fd = await start_child(side, self.child_config(side, expect_from), self.plan)
+            os.set_blocking(read_fd, False)
+            self._telemetry_fds[side] = read_fd
+            asyncio.get_running_loop().add_reader(read_fd, self._on_telemetry, side)
         self._procs[side] = proc
         self.stats.side(side).pid = proc.pid
         if side == "receiver":
             self.receivers += 1
-        os.set_blocking(read_fd, False)
-        self._telemetry_fds[side] = read_fd
-        asyncio.get_running_loop().add_reader(read_fd, self._on_telemetry, side)
         self._tasks.append(asyncio.create_task(self._read_stderr(side, proc)))
         self._tasks.append(asyncio.create_task(self._watch(side, proc)))
 
@@ -524,6 +534,8 @@ class Session:
             self._close_telemetry(side, drain=True)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=EXIT_TIMEOUT_S)
+        if self.remote is not None:  # the agent removes its end and stops its receiver
+            await self.remote.close()
         self.cleanup_kernel_objects()
 
     def cleanup_kernel_objects(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 from ipc_explorer.session.config import SessionConfig
@@ -67,6 +68,7 @@ def summarize(session: Session) -> dict[str, Any]:
             else {}
         ),
         "receivers": session.receivers,
+        **_hosts(session),
         "placement": _placement(cfg),
         "ok": ok,
         "problems": list(dict.fromkeys(session.problems)),
@@ -79,3 +81,23 @@ def _placement(cfg: SessionConfig) -> str:
         pins = f"sender on CPU {cfg.cpus.get('sender')}, receiver on CPU {cfg.cpus.get('receiver')}"
         return pins + nice
     return f"unpinned (the OS places both on {os.cpu_count()} CPUs){nice}"
+
+
+def _hosts(session: Session) -> dict[str, Any]:
+    """Where each side ran; across hosts, the clocks' offset and its error bound too."""
+    here = socket.gethostname()
+    link = session.remote
+    if link is None:
+        return {"hosts": {"sender": here, "receiver": here}}
+    return {
+        "hosts": {
+            "sender": f"{here} (local)",
+            "receiver": f"{link.host} at {link.address} (remote agent)",
+        },
+        "clock": {
+            "offset_us": round(link.clock["offset_ns"] / 1000, 1),
+            "error_us": round(link.clock["error_ns"] / 1000, 1),
+            "note": "one-way figures read the sender's stamps on the receiver's clock with "
+            "this offset (± the error); round trips are exact",
+        },
+    }

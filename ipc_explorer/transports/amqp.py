@@ -54,6 +54,7 @@ from ipc_explorer.transports.base import (
     TransportOptions,
     envelope_spans,
     monotonic_ns,
+    redact,
 )
 from ipc_explorer.transports.rabbitmq import PrivateBroker
 
@@ -75,16 +76,6 @@ BODY_PER_FRAME = pika.spec.FRAME_MAX_SIZE - FRAME_HEADER - FRAME_END
 _private: PrivateBroker | None = None
 #: A node handed in from outside (a test run's), which this module must not stop.
 _adopted = False
-
-
-def redact(url: str) -> str:
-    """The URL without its password: what may be shown."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _connect(url: str, what: str) -> pika.BlockingConnection:

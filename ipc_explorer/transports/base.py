@@ -18,6 +18,7 @@ import os
 import shutil
 import struct
 import time
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -355,6 +356,16 @@ class Transport(ABC):
     @abstractmethod
     def framing_text(self) -> str:
         """How message boundaries are kept on this mechanism."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password: what may be shown."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def envelope_spans(offset: int, frame: Frame) -> list[Span]:

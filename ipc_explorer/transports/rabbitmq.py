@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -33,6 +34,8 @@ INSTALL_HINT = (
     "(Debian, Ubuntu), or give a broker with --broker amqp://user:pass@host:port/vhost"
 )
 START_TIMEOUT_S = 60.0
+#: The user a private node is made with (its password is made for each node).
+USER = "ipcx"
 DIR_PREFIX = "ipcx-broker-"
 OWNER_FILE = "owner.json"
 
@@ -70,19 +73,26 @@ class PrivateBroker:
     management_port: int
     node: str
     processes: list[asyncio.subprocess.Process]
+    address: str = "127.0.0.1"
+    password: str = ""
 
     @property
     def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/%2F"
+        return f"amqp://{USER}:{self.password}@{self.address}:{self.amqp_port}/%2F"
 
     @property
     def management_url(self) -> str:
-        return f"http://127.0.0.1:{self.management_port}"
+        return f"http://{self.address}:{self.management_port}"
 
     @classmethod
-    async def start(cls, progress: Callable[[str], None] | None = None) -> PrivateBroker:
+    async def start(
+        cls, progress: Callable[[str], None] | None = None, address: str = "127.0.0.1"
+    ) -> PrivateBroker:
         """Start a node and wait until it accepts AMQP connections; TransportError when
-        RabbitMQ is not installed or the node does not come up (its log's tail is said)."""
+        RabbitMQ is not installed or the node does not come up (its log's tail is said).
+
+        It listens on ``address`` (127.0.0.1 unless another host must reach it: the other
+        end of a ``run --remote``) with a user and password made for it alone."""
         if not installed():
             raise TransportError(INSTALL_HINT)
         say = progress or (lambda text: None)
@@ -95,10 +105,14 @@ class PrivateBroker:
         (directory / OWNER_FILE).write_text(
             json.dumps({"pid": os.getpid(), "start_time": _start_time(os.getpid()), "node": node})
         )
+        password = secrets.token_urlsafe(18)
         (directory / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{amqp}\n"
-            "management.tcp.ip = 127.0.0.1\n"
+            f"listeners.tcp.1 = {address}:{amqp}\n"
+            f"management.tcp.ip = {address}\n"
             f"management.tcp.port = {management}\n"
+            # a user of its own: no one else on the machine (or the network) knows it
+            f"default_user = {USER}\n"
+            f"default_pass = {password}\n"
             # queue figures for the panels every half second (the default is 5 s)
             "collect_statistics_interval = 500\n"
         )
@@ -115,7 +129,7 @@ class PrivateBroker:
             "RABBITMQ_LOG_BASE": str(directory / "log"),
             "RABBITMQ_PID_FILE": str(directory / "node.pid"),
             "RABBITMQ_PLUGINS_EXPAND_DIR": str(directory / "plugins"),
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_IP_ADDRESS": address,
             "RABBITMQ_NODE_PORT": str(amqp),
             "RABBITMQ_DIST_PORT": str(distribution),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
@@ -124,7 +138,7 @@ class PrivateBroker:
             # exec the VM in place of the script, so that the death signal reaches it
             "RUNNING_UNDER_SYSTEMD": "1",
         }
-        broker = cls(directory, amqp, management, node, [])
+        broker = cls(directory, amqp, management, node, [], address, password)
         try:
             say("starting a private RabbitMQ node (a few seconds)")
             broker.processes.append(
@@ -143,8 +157,8 @@ class PrivateBroker:
         while True:
             if self.processes[-1].returncode is not None:
                 raise TransportError(f"the private RabbitMQ node exited: {self.log_tail()}")
-            if await _accepts_amqp(self.amqp_port):
-                say(f"private RabbitMQ node ready on 127.0.0.1:{self.amqp_port}")
+            if await _accepts_amqp(self.address, self.amqp_port):
+                say(f"private RabbitMQ node ready on {self.address}:{self.amqp_port}")
                 return
             waited = time.monotonic() - started
             if waited > START_TIMEOUT_S:
@@ -221,11 +235,11 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-async def _accepts_amqp(port: int) -> bool:
+async def _accepts_amqp(address: str, port: int) -> bool:
     """The node answers the AMQP protocol header with its connection.start (a TCP listener
     alone is not enough: it opens before the node can take connections)."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 1)
     except (OSError, TimeoutError):
         return False
     try:
