@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,10 +17,10 @@ import pytest
 
 from ipc_explorer.inspector.annotated import annotate_sample
 from ipc_explorer.session import Session, SessionConfig
-from ipc_explorer.transports import TransportError, TransportOptions, amqp, rabbitmq
+from ipc_explorer.transports import TransportError, amqp, rabbitmq
 from ipc_explorer.transports.amqp import AmqpTransport
 
-from .conftest import TEST_TMP, broker_args, run_cli
+from .conftest import ROOT, TEST_TMP, broker_args, run_cli, wait_until
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.amqp]
 
@@ -48,10 +51,10 @@ def reachable(port: int) -> bool:
 
 
 def test_a_run_through_the_broker_delivers_every_message_and_says_which_broker():
-    result = run_cli("run", "-m", "amqp", "-n", "2000", "--json", *broker_args())
+    result = run_cli("run", "-m", "amqp", "-n", "1000", "--json", *broker_args())
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["sent"] == data["received"] == 2000 and data["ok"]
+    assert data["sent"] == data["received"] == 1000 and data["ok"]
     assert (data["lost"], data["duplicated"], data["reordered"], data["corrupt"]) == (0, 0, 0, 0)
     broker = data["broker"]
     assert broker["product"] == "RabbitMQ" and broker["version"].startswith("3.")
@@ -61,16 +64,45 @@ def test_a_run_through_the_broker_delivers_every_message_and_says_which_broker()
     assert set(data["stages_us"]) >= {"confirm", "ack"}
 
 
-def test_without_a_broker_a_private_node_is_started_and_nothing_is_left_after():
+def test_without_a_broker_a_private_node_serves_the_run_and_dies_with_it():
+    """The default: the command starts a node of its own (said on stderr while it starts);
+    when that node dies mid-run the run ends at once with a clear problem, and nothing of the
+    node is left behind."""
     before = set(os.listdir(TEST_TMP))
-    result = run_cli("run", "-m", "amqp", "-n", "300", "-p", "ping-pong", "--json", timeout=90)
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert data["broker"]["private"] and data["received"] == 300
-    assert "private RabbitMQ node" in result.stderr  # its start is said while it happens
-    left = set(os.listdir(TEST_TMP)) - before
-    assert not [name for name in left if name.startswith(rabbitmq.DIR_PREFIX)]
-    assert not any(node_processes(os.path.join(TEST_TMP, n)) for n in left)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ipc_explorer", "run", "-m", "amqp", "-n", "10000000"]
+        + ["-r", "2000", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        said = [run.stderr.readline()]
+        assert "starting a private RabbitMQ node" in said[0]
+        while "private RabbitMQ node ready" not in said[-1]:  # said each second until then
+            said.append(run.stderr.readline())
+            assert said[-1], f"the run ended before its node was ready: {said}"
+        nodes = _new_nodes(before)
+        time.sleep(1.5)  # messages flow through the node
+        for pid in node_processes(str(nodes[0])):
+            os.kill(pid, signal.SIGKILL)  # the broker dies under both children
+        out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 1 and "Traceback" not in err
+    assert "broker" in " ".join(json.loads(out)["problems"])
+    assert wait_until(lambda: not _new_nodes(before), 5)
+    assert not node_processes(str(nodes[0]))
+
+
+def _new_nodes(before: set[str]) -> list[Path]:
+    return [
+        Path(TEST_TMP) / name
+        for name in set(os.listdir(TEST_TMP)) - before
+        if name.startswith(rabbitmq.DIR_PREFIX)
+    ]
 
 
 def test_the_machines_running_broker_can_be_given():
@@ -107,7 +139,7 @@ async def test_without_rabbitmq_installed_the_error_says_how_to_install_it(monke
 
 @pytest.mark.parametrize("auto_ack", [False, True])
 def test_a_killed_consumer_is_replaced_and_acks_decide_what_is_lost(auto_ack):
-    args = ["run", "-m", "amqp", "-n", "3000", "--kill-receiver-at", "600", "--json"]
+    args = ["run", "-m", "amqp", "-n", "2000", "--kill-receiver-at", "500", "--json"]
     result = run_cli(*args, *(["--auto-ack"] if auto_ack else []), *broker_args())
     data = json.loads(result.stdout)
     assert data["receivers"] == 2
@@ -117,28 +149,6 @@ def test_a_killed_consumer_is_replaced_and_acks_decide_what_is_lost(auto_ack):
         assert data["lost"] == 0 and data["redelivered"] > 0 and data["ok"], data["problems"]
         assert data["duplicated"] <= data["redelivered"]
         assert result.returncode == 0
-
-
-async def test_a_broker_that_stops_mid_run_ends_the_run_with_a_clear_problem():
-    node = await rabbitmq.PrivateBroker.start()
-    try:
-        options = TransportOptions(broker=node.url)
-        session = Session(SessionConfig(mechanism="amqp", count=None, rate=500, options=options))
-        await session.start()
-        try:
-            await asyncio.sleep(0.5)
-            for proc in node.processes:
-                proc.kill()  # the broker dies under both children
-            started = time.monotonic()
-            while session.alive("sender") and session.stats.sender.state != "error":
-                assert time.monotonic() - started < 15, "the sender hangs on a dead broker"
-                await asyncio.sleep(0.1)
-            problems = " ".join(session.problems)
-            assert "broker" in problems
-        finally:
-            await session.stop(drain=False)
-    finally:
-        await node.stop()
 
 
 async def test_the_bytes_panel_shows_the_amqp_frames_around_the_payload():
@@ -184,3 +194,24 @@ def test_step_mode_shows_the_delivery_waiting_in_the_consumers_socket():
 
 def test_the_transport_explains_itself():
     assert AmqpTransport.reconnectable and not AmqpTransport.children_destroy
+
+
+async def test_k_in_the_app_replaces_the_consumer_and_the_broker_redelivers():
+    from ipc_explorer.tui.app import IpcExplorerApp
+
+    from .test_tui import SIZE, diagram, notifications, until
+
+    app = IpcExplorerApp(SessionConfig(mechanism="amqp", rate=200))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot, lambda: "received 50" in diagram(app) or "received 5" in diagram(app), 20
+        )
+        first = app.session.stats.receiver.pid
+        await pilot.press("k")
+        await until(pilot, lambda: app.session.receivers == 2, 15)
+        assert app.session.stats.receiver.pid != first
+        await until(pilot, lambda: "a new one took over" in notifications(app), 10)
+        received = app.session.stats.receiver.count("unique")
+        await until(pilot, lambda: app.session.stats.receiver.count("unique") > received + 20, 10)
+        await until(pilot, lambda: "queue depth" in diagram(app), 5)  # the broker's count
+        await app.action_quit()

@@ -216,6 +216,7 @@ async def test_step_mode_without_a_lock_shows_the_lost_update_read_and_write_at_
     run.set_step_mode(True)
     await run.start()
     try:
+
         async def next_held() -> dict:
             for _ in range(100):
                 held = run.held_workers()

@@ -10,10 +10,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, agent_processes, wait_until
+from .conftest import ROOT, TEST_TMP, agent_processes, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -158,6 +159,8 @@ def test_the_agent_removes_everything_when_the_driving_side_disappears(hosts, ag
         # The local sender dies with its parent; the agent sees the link close and stops the
         # remote receiver.
         assert wait_until(lambda: not agent_processes(), 10), "a child survived its driver"
+        # ... and removes the channel's end it had opened (its private dir)
+        assert wait_until(lambda: not list(Path(TEST_TMP).glob("ipcx-agent-*")), 10)
     finally:
         if driver.poll() is None:
             driver.kill()
