@@ -217,3 +217,33 @@ def test_amqp_across_hosts_through_a_broker_both_reach(hosts, agent):
     finally:
         node.stdin.close()
         node.wait(30)
+
+
+def test_the_agent_serves_a_bounded_number_of_sessions(hosts):
+    a, b = hosts
+    port = 18000 + os.getpid() % 1000
+    agent = subprocess.Popen(
+        in_host(b, "remote", "--listen", f"{RECEIVER_ADDR}:{port}", "--max-sessions", "1"),
+        env=env(),
+        stderr=subprocess.DEVNULL,
+    )
+    first = None
+    try:
+        assert wait_until(lambda: _listening(b, port), 10)
+        first = subprocess.Popen(
+            in_host(a, "run", "-m", "tcp", "-r", "50", "-n", "100000", "--remote")
+            + [f"{RECEIVER_ADDR}:{port}"],
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert wait_until(lambda: len(agent_processes()) >= 2, 15)
+        second = run_from_a(hosts, "-m", "tcp", "-n", "10", "--remote", f"{RECEIVER_ADDR}:{port}")
+        assert second.returncode == 1
+        assert "runs 1 sessions already" in second.stderr
+    finally:
+        if first is not None:
+            first.send_signal(signal.SIGINT)
+            first.wait(15)
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(10)

@@ -23,6 +23,9 @@ NBSP = "\u00a0"
 def _us(ns: float) -> str:
     return f"{ns / 1000:,.1f}" if ns else "-"
 
+#: Who holds a sender or receiver back where no semaphore of ours does.
+WAITERS = {"amqp": "the broker (its queue, the prefetch window, confirms)"}
+
 
 class SyncPanel(Vertical):
     """Values come from the kernel (sem_getvalue); waits and holds from the processes."""
@@ -144,10 +147,10 @@ class SyncPanel(Vertical):
         elif not (self.narrow and rows):
             pieces.append(Text("no one blocked", style=palette.good))
         if not rows:
-            hint = f"{mechanism}: no user-space semaphores; the kernel does the waiting"
-            pieces.append(
-                Text("the kernel does the waiting" if self.narrow else hint, style=palette.hint)
-            )
+            waiter = WAITERS.get(mechanism, "the kernel")
+            hint = f"{mechanism}: no user-space semaphores; {waiter} does the waiting"
+            short = f"{waiter} does the waiting"
+            pieces.append(Text(short if self.narrow else hint, style=palette.hint))
         elif self.narrow:
             # "forward empty", "forward full": the word they share said once, if all share it
             first = {label.split(" ", 1)[0] for label in rows}
