@@ -57,6 +57,9 @@ EXIT_TIMEOUT_S = 2.0
 STALL_TIMEOUT_S = 10.0
 #: On a lossy mechanism, silence this long after the sender finished means the rest is lost.
 LOSSY_QUIET_S = 0.3
+#: --kill-receiver-at kills this long after the count is reached: mid-flow, not at the
+#: moment the receiver reported (and acknowledged) its messages.
+KILL_DELAY_S = 0.05
 #: A queue that says it is empty, this long without progress: the rest will not come.
 EMPTY_QUIET_S = 1.5
 
@@ -425,6 +428,9 @@ class Session:
                     "",
                 )
                 if not self._any_failed():
+                    # The count arrives with a telemetry record, right when the receiver has just
+                    # acknowledged what it counted: a moment later it holds deliveries again.
+                    await asyncio.sleep(KILL_DELAY_S)
                     await self.replace_receiver()
             await self._until(
                 lambda: (
