@@ -116,6 +116,14 @@ SHOTS: dict[str, Shot] = {
         SessionConfig(mechanism="udp", format="msgpack", rate=10000, size=1024), ["p", "sleep:2"]
     ),
     "app-http": app(SessionConfig(mechanism="http", format="json", rate=1000)),
+    # A private RabbitMQ node (a few seconds to start), then the consumer killed (k): the
+    # broker redelivers what it had not acknowledged to the new one.
+    "app-amqp": app(
+        SessionConfig(mechanism="amqp", format="msgpack", rate=100),
+        ["k", "sleep:3"],
+        settle=12,
+        size=MEDIUM,
+    ),
     "bytes-msgpack": app(SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), WALK),
     "bytes-http-json": app(SessionConfig(mechanism="http", format="json", rate=100), WALK),
     "inject": app(SessionConfig(mechanism="pipe", format="json", rate=100), ["i"]),

@@ -197,9 +197,11 @@ def test_the_transport_explains_itself():
 
 
 async def test_k_in_the_app_replaces_the_consumer_and_the_broker_redelivers():
+    from textual.widgets import Static
+
     from ipc_explorer.tui.app import IpcExplorerApp
 
-    from .test_tui import SIZE, diagram, notifications, until
+    from .test_tui import SIZE, diagram, notifications, text_of, until
 
     app = IpcExplorerApp(SessionConfig(mechanism="amqp", rate=200))
     async with app.run_test(size=SIZE) as pilot:
@@ -207,6 +209,10 @@ async def test_k_in_the_app_replaces_the_consumer_and_the_broker_redelivers():
             pilot, lambda: "received 50" in diagram(app) or "received 5" in diagram(app), 20
         )
         first = app.session.stats.receiver.pid
+        # The receiver paused, the broker fills its prefetch window: deliveries it holds
+        # unacknowledged when it is killed.
+        await pilot.press("p")
+        await pilot.pause(0.6)
         await pilot.press("k")
         await until(pilot, lambda: app.session.receivers == 2, 15)
         assert app.session.stats.receiver.pid != first
@@ -214,4 +220,9 @@ async def test_k_in_the_app_replaces_the_consumer_and_the_broker_redelivers():
         received = app.session.stats.receiver.count("unique")
         await until(pilot, lambda: app.session.stats.receiver.count("unique") > received + 20, 10)
         await until(pilot, lambda: "queue depth" in diagram(app), 5)  # the broker's count
+        await until(pilot, lambda: "redelivered" in diagram(app), 5)
+        assert "lost 0" in diagram(app)
+        # The broker's confirm and ack are listed beside the path, not stacked into its bar.
+        stages = text_of(app.query_one("#stages", Static))
+        assert "beside the path" in stages and "ack" in stages.split("beside the path")[1]
         await app.action_quit()

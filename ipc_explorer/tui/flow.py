@@ -15,7 +15,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from ipc_explorer.session import SessionStats
-from ipc_explorer.tui.live_text import LiveText, Row
+from ipc_explorer.tui.live_text import LiveText, Row, pack
 from ipc_explorer.tui.themes import Palette, palette_for
 
 MAX_ROWS = 40
@@ -258,7 +258,11 @@ class FlowPanel(Vertical):
     ) -> None:
         palette = self.palette
         snd, rcv = stats.sender, stats.receiver
-        sent, received = snd.count("sent"), rcv.count("unique")
+        received = rcv.count("unique")
+        # Both sides report every 100 ms, out of phase: a receiver's newer report can count
+        # messages the sender's last one did not. Every message received was sent, so that
+        # count is a lower bound of what was sent, not a reading to show below it.
+        sent = max(snd.count("sent"), received)
         describe = rcv.describe or snd.describe
         live = rcv.live or {}
 
@@ -277,14 +281,7 @@ class FlowPanel(Vertical):
 
         drops = live.get("kernel_drops")
         in_flight = max(sent - received - (drops if drops is not None else rcv.count("missing")), 0)
-        channel_rows = kernel_object_rows(
-            str(describe.get("kernel_object", "")),
-            str(describe.get("title", mechanism)),
-            channel.content_size.width,
-            detail=not self.short,
-        )
-        for row in channel_rows:
-            row.stylize(palette.object)
+        count_rows: list[Row] = []
         if "queue_depth" in live:
             depth = f"queue depth {live['queue_depth']}"
             if "queue_max" in live:  # a POSIX queue's limit; a broker's queue has none set
@@ -292,16 +289,32 @@ class FlowPanel(Vertical):
             row = [Text(depth)]
             if "unacked" in live:  # the broker's own count of deliveries not acked yet
                 row.append(Text(f"unacked {live['unacked']}"))
-            channel_rows.append(row)
+            count_rows.append(row)
             if live.get("redelivered"):
-                channel_rows.append([Text(f"redelivered {live['redelivered']:,}", palette.warn)])
+                count_rows.append([Text(f"redelivered {live['redelivered']:,}", palette.warn)])
         elif "ring_occupancy" in live:
             ring = f"ring {live['ring_occupancy']}/{live['ring_slots']}"
-            channel_rows.append([Text(ring), Text("slots full")])
+            count_rows.append([Text(ring), Text("slots full")])
         else:
-            channel_rows.append([Text(f"in flight {in_flight:,}")])
+            count_rows.append([Text(f"in flight {in_flight:,}")])
         if drops is not None:
-            channel_rows.append([Text(f"kernel drops {drops:,}", style=palette.bad)])
+            count_rows.append([Text(f"kernel drops {drops:,}", style=palette.bad)])
+        # The counts always show; the kernel object's bracketed detail (a broker's address)
+        # only where the box has room for it beside them.
+        width, height = channel.content_size
+        for detail in (not self.short, False):
+            object_rows = kernel_object_rows(
+                str(describe.get("kernel_object", "")),
+                str(describe.get("title", mechanism)),
+                width,
+                detail=detail,
+            )
+            lines = len(pack([*object_rows, *count_rows], width).plain.splitlines())
+            if not height or lines <= height:
+                break
+        for row in object_rows:
+            row.stylize(palette.object)
+        channel_rows = [*object_rows, *count_rows]
         # Lost: gaps the receiver saw (and, on UDP, the kernel's own drop count).
         lost = max(rcv.count("missing"), drops or 0) if lossy else rcv.count("missing")
         bad = lost or rcv.count("corrupt") or rcv.count("duplicated")

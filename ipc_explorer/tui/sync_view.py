@@ -23,6 +23,7 @@ NBSP = "\u00a0"
 def _us(ns: float) -> str:
     return f"{ns / 1000:,.1f}" if ns else "-"
 
+
 #: Who holds a sender or receiver back where no semaphore of ours does.
 WAITERS = {"amqp": "the broker (its queue, the prefetch window, confirms)"}
 

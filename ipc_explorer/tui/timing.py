@@ -12,6 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from ipc_explorer.session import SessionStats
+from ipc_explorer.telemetry.protocol import STAGES
 from ipc_explorer.tui.live_text import LiveText, Row
 from ipc_explorer.tui.themes import Palette, palette_for
 
@@ -141,17 +142,30 @@ class TimingPanel(Vertical):
         rows: list[Row] = [[Text(title, style=palette.heading)]]
         if not total:
             return [*rows, [Text("no messages yet", style=palette.hint)]]
+        # The bar splits a message's own path; a broker's confirm and ack happen beside it
+        # (the confirm while the message travels on, the ack after it has arrived), so they
+        # are listed after it, not stacked into it.
+        path = {name: value for name, value in stages.items() if name in STAGES}
+        beside = {name: value for name, value in stages.items() if name not in STAGES}
+        path_total = sum(path.values()) or 1.0
         bar, done, cells = Text(), 0.0, width or 40
-        for name, value in stages.items():  # cumulative rounding: the bar fills one line
-            start, done = round(done / total * cells), done + value
-            bar.append("█" * (round(done / total * cells) - start), style=palette.stages[name])
+        for name, value in path.items():  # cumulative rounding: the bar fills one line
+            start, done = round(done / path_total * cells), done + value
+            bar.append("█" * (round(done / path_total * cells) - start), style=palette.stages[name])
         rows.append([bar])
         values = {name: _us(value) for name, value in stages.items()}
         names, digits = max(map(len, values)), max(map(len, values.values()))
-        rows.append(
-            [
-                Text.assemble(("■ ", palette.stages[name]), f"{name:<{names}} {value:>{digits}} µs")
-                for name, value in values.items()
+
+        def legend(part: dict[str, float]) -> list[Text]:
+            return [
+                Text.assemble(
+                    ("■ ", palette.stages[name]), f"{name:<{names}} {values[name]:>{digits}} µs"
+                )
+                for name in part
             ]
-        )
+
+        rows.append(legend(path))
+        if beside:
+            rows.append([Text("beside the path (not in the bar)", style=palette.label)])
+            rows.append(legend(beside))
         return rows
