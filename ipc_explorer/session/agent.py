@@ -35,7 +35,7 @@ from ipc_explorer.session.remote import (
     receive,
     send,
 )
-from ipc_explorer.session.spawn import start_child
+from ipc_explorer.session.spawn import read_available, start_child
 from ipc_explorer.transports import ChannelPlan, TransportError, TransportOptions, get_transport
 
 #: Options a driving side may set on the receiving end (the host is always the agent's own).
@@ -212,12 +212,9 @@ class AgentSession:
         fd = self.telemetry_fd
         if fd is None:
             return
-        try:
-            data = os.read(fd, 1 << 20)
-        except BlockingIOError:
+        data = read_available(fd)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._stop_telemetry()
             return

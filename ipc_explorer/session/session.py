@@ -35,7 +35,7 @@ from ipc_explorer.session.events import (
 )
 from ipc_explorer.session.limits import largest_message, largest_size
 from ipc_explorer.session.remote import RemoteLink, load_token
-from ipc_explorer.session.spawn import start_child
+from ipc_explorer.session.spawn import read_available, start_child
 from ipc_explorer.session.stats import SessionStats
 from ipc_explorer.session.summary import summarize
 from ipc_explorer.telemetry.protocol import TelemetryDecoder
@@ -239,12 +239,9 @@ class Session:
         fd = self._telemetry_fds.get(side)
         if fd is None:
             return
-        try:
-            data = os.read(fd, 1 << 20)
-        except BlockingIOError:
+        data = read_available(fd)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._close_telemetry(side)
             return

@@ -58,3 +58,14 @@ async def start_child(
     finally:
         os.close(write_fd)
     return proc, read_fd
+
+
+def read_available(fd: int) -> bytes | None:
+    """What a child's non-blocking telemetry pipe holds now: None when nothing has come yet,
+    b"" once the child has closed it (or it broke)."""
+    try:
+        return os.read(fd, 1 << 20)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
