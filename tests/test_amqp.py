@@ -113,6 +113,8 @@ def test_the_machines_running_broker_can_be_given():
     data = json.loads(result.stdout)
     assert not data["broker"]["private"] and data["broker"]["where"] == "127.0.0.1:5672"
     assert data["received"] == 500
+    assert data["broker"]["url"].startswith("amqp://guest:***@")
+    assert "guest:guest" not in result.stdout + result.stderr  # the given password neither
 
 
 @pytest.mark.parametrize(
