@@ -21,7 +21,11 @@ def summarize(session: Session) -> dict[str, Any]:
     sent = snd.count("sent")
     unique = rcv.count("unique")
     t_first = snd.count("t_first")
-    t_last = max(rcv.count("t_last"), snd.count("t_last") if pingpong else 0)
+    # On another host the receiver's clock is not ours: its stamps, read on the sender's
+    # clock, are less the offset measured at start (zero on one host).
+    rcv_last = rcv.count("t_last")
+    rcv_last = rcv_last - session.clock_offset_ns if rcv_last else 0
+    t_last = max(rcv_last, snd.count("t_last") if pingpong else 0)
     elapsed = (t_last - t_first) / 1e9 if t_first and t_last > t_first else 0.0
     payload_bytes = snd.count("payload_bytes")
     # A message corrupted on the way out comes back corrupted too: in ping-pong the sender's
