@@ -228,3 +228,94 @@ async def test_k_in_the_app_replaces_the_consumer_and_the_broker_redelivers():
         stages = text_of(app.query_one("#stages", Static))
         assert "beside the path" in stages and "ack" in stages.split("beside the path")[1]
         await app.action_quit()
+
+
+def test_a_frozen_broker_ends_the_run_with_a_clear_problem(broker):
+    """A broker that stops answering without closing anything (SIGSTOP: a hung VM, a host
+    cut off) is noticed by its missing heartbeats: the run ends, it does not hang."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ipc_explorer", "run", "-m", "amqp", "-n", "10000000"]
+        + ["-r", "500", "--json", *broker_args()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    frozen = node_processes(str(broker.directory))
+    try:
+        time.sleep(3)  # messages flow through the node
+        assert run.poll() is None, run.communicate()
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        out, err = run.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 1 and "Traceback" not in err
+    problems = " ".join(json.loads(out)["problems"])
+    assert "stopped answering" in problems, problems
+    assert took < 45, f"took {took:.0f} s to notice"
+
+
+def test_a_listener_that_is_no_broker_is_one_clear_line():
+    """A port that accepts connections and never speaks AMQP: refused in seconds, not hung."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        result = run_cli(
+            "run", "-m", "amqp", "-n", "10", "--broker", f"amqp://u:pw@127.0.0.1:{port}/"
+        )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no AMQP answer" in result.stderr and ":pw@" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["-n", "100", "--kill-receiver-at", "500"], "must be below --count 100"),
+        (["-n", "0", "--kill-receiver-at", "1"], "must be below --count 0"),
+        (["--prefetch", "-1"], "--prefetch must be 0"),
+        (["--prefetch", "70000"], "--prefetch must be 0"),
+        (["--broker", "amqp://u:secret@127.0.0.1:99999/"], "is not a URL"),
+        (["--broker", "amqp://u:secret@[::1/"], "is not a URL"),
+        (["--broker", "http://u:secret@127.0.0.1/"], "amqp:// or amqps://"),
+    ],
+)
+def test_impossible_amqp_settings_are_refused_before_anything_starts(args, said):
+    result = run_cli("run", "-m", "amqp", *args, timeout=20)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert "secret" not in result.stderr
+
+
+async def test_a_receiver_paused_past_the_heartbeats_keeps_its_connection():
+    """Heartbeats go through pika's loop only while it runs: a child that holds (paused,
+    stepping) keeps them going, so a pause longer than the broker's patience loses nothing."""
+    session = Session(SessionConfig(mechanism="amqp", count=None, rate=200))
+
+    async def received(count: int) -> None:
+        for _ in range(200):
+            if session.stats.receiver.count("unique") >= count:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{count} messages did not arrive: {session.problems}")
+
+    await session.start()
+    try:
+        await received(50)
+        session.pause("receiver")
+        # Long enough that a connection without heartbeats is closed by the broker meanwhile.
+        await asyncio.sleep(4 * amqp.HEARTBEAT_S)
+        session.resume("receiver")
+        await received(session.stats.sender.count("sent") + 50)
+        assert not session.problems and session.alive("receiver")
+        # every message in order: no gap, nothing twice (the connection was never lost)
+        assert session.stats.receiver.count("missing") == 0
+        assert session.stats.receiver.count("duplicated") == 0
+    finally:
+        await session.stop()

@@ -90,7 +90,7 @@ class Receiver(ChildRuntime):
 
         self.in_loop = True
         self.set_state("ready")
-        self.started.wait()
+        self.hold_until(self.started)
         if self.stopping:
             return
         self.set_state("running")

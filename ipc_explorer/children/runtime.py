@@ -184,12 +184,24 @@ class ChildRuntime:
     def event(self, kind: str, message: str, **extra: Any) -> None:
         self.events.append({"kind": kind, "message": message, "t": time.monotonic_ns(), **extra})
 
+    def hold_until(self, event: threading.Event) -> None:
+        """Block until ``event`` is set, keeping the channel alive meanwhile."""
+        while not event.wait(0.5):
+            self.keep_channel_alive()
+
+    def keep_channel_alive(self) -> None:
+        if self.channel is not None:
+            try:
+                self.channel.keep_alive()
+            except Exception:  # a channel that broke says so at its next real use
+                pass
+
     def wait_while_paused(self, op: str) -> None:
         """Report "paused" and block until resumed (or stopped), then go back to ``op``."""
         self.state = "paused"
         self.op = "paused"
         self.write_record()
-        self.running.wait()
+        self.hold_until(self.running)
         self.state = "running"
         self.op = op
         self.write_record(status_only=True)
@@ -215,9 +227,13 @@ class ChildRuntime:
         self.event("held", f"held before {before}", stage=before)
         self.write_record(status_only=True)
         try:
+            waited = 0
             while not self.step_permits.acquire(timeout=0.05):
                 if self.stopping or self.finish_requested or not self.stepping:
                     return False
+                waited += 1
+                if waited % 10 == 0:
+                    self.keep_channel_alive()
             return self.stepping
         finally:
             self.op = op
@@ -332,5 +348,7 @@ class ChildRuntime:
                 self.channel.close()
             except Exception:
                 pass
-        if self.transport_cls.children_destroy:
+        # A channel that outlives its children (a broker's queue) is the parent's to remove,
+        # unless the parent is gone: then no one else will.
+        if self.transport_cls.children_destroy or os.getppid() != self.parent_pid:
             self.transport_cls.destroy(self.plan)

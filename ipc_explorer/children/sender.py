@@ -61,7 +61,7 @@ class Sender(ChildRuntime):
 
         self.in_loop = True
         self.set_state("ready")
-        self.started.wait()
+        self.hold_until(self.started)
         if self.stopping:
             return
         self.set_state("running")

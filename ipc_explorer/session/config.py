@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ipc_explorer.codecs import codec_names
 from ipc_explorer.transports import MECHANISMS, TransportOptions
+from ipc_explorer.transports.base import broker_url_problem
 
 PATTERNS = ("stream", "ping-pong")
 
@@ -64,6 +65,24 @@ class SessionConfig:
                 "--kill-receiver-at needs a channel a new receiver can take over: amqp or mq "
                 "(their messages wait in a queue by name)"
             )
+        if (
+            self.kill_receiver_at is not None
+            and self.count is not None
+            and self.kill_receiver_at >= self.count
+        ):
+            raise UsageError(
+                f"--kill-receiver-at {self.kill_receiver_at} must be below --count {self.count}: "
+                "the receiver is killed mid-run"
+            )
+        if self.kill_receiver_at is not None and self.remote is not None:
+            raise UsageError(
+                "--kill-receiver-at kills and replaces a receiver on this host; it does not "
+                "combine with --remote"
+            )
+        if self.options.broker and (problem := broker_url_problem(self.options.broker)):
+            raise UsageError(problem)
+        if not 0 <= self.options.prefetch <= 65535:
+            raise UsageError("--prefetch must be 0 (no limit) to 65535")
         if self.remote is not None and self.mechanism not in ("tcp", "udp", "http", "amqp"):
             raise UsageError(
                 f"{self.mechanism} stays on one machine; across hosts: tcp, udp, http, amqp"

@@ -419,12 +419,22 @@ class Session:
         try:
             kill_at = self.config.kill_receiver_at
             if kill_at is not None:
+                rcv, snd = self.stats.receiver, self.stats.sender
+
+                def all_in() -> bool:  # the sender has ended and everything it sent arrived
+                    ended = snd.state in ("done", "error", "stopped") or not self.alive("sender")
+                    return ended and rcv.count("unique") >= snd.count("sent")
+
                 await self._until(
-                    lambda: self.stats.receiver.count("unique") >= kill_at or self._any_failed(),
+                    lambda: rcv.count("unique") >= kill_at or all_in() or self._any_failed(),
                     float("inf"),
                     "",
                 )
-                if not self._any_failed():
+                if rcv.count("unique") < kill_at and not self._any_failed():
+                    self.problems.append(
+                        f"the receiver never had {kill_at} messages: it was not killed"
+                    )
+                elif not self._any_failed():
                     # The count arrives with a telemetry record, right when the receiver has just
                     # acknowledged what it counted: a moment later it holds deliveries again.
                     await asyncio.sleep(KILL_DELAY_S)

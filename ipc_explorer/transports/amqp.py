@@ -18,13 +18,16 @@ a command line, in a plan or in a summary.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import base64
+import contextlib
 import json
 import os
 import threading
 import urllib.parse
 import urllib.request
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -35,6 +38,7 @@ import pika
 import pika.exceptions
 import pika.frame
 import pika.spec
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from ipc_explorer.codecs.base import Span
 from ipc_explorer.kernel.descriptors import descriptor_facts
@@ -73,33 +77,64 @@ QUEUE_POLL_S = 0.5
 #: Body bytes per frame: RabbitMQ's (and pika's) frame_max less the frame's own framing.
 BODY_PER_FRAME = pika.spec.FRAME_MAX_SIZE - FRAME_HEADER - FRAME_END
 
+#: Heartbeats asked of the broker: a broker that stops answering (frozen, cut off) is noticed
+#: within about two of them instead of hanging a run.
+HEARTBEAT_S = 5
+
 _private: PrivateBroker | None = None
+#: One start at a time per event loop: two sessions opening at once share one node.
+_starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 #: A node handed in from outside (a test run's), which this module must not stop.
 _adopted = False
 
 
-def _connect(url: str, what: str) -> pika.BlockingConnection:
-    parameters = pika.URLParameters(url)
+def _connect(url: str, what: str, patience: float = 8) -> pika.BlockingConnection:
+    """A connection that notices a broker gone silent (frozen, or a peer that is no broker):
+    bounded set-up, and heartbeats every HEARTBEAT_S (kept up by ``keep_alive`` while a
+    child holds)."""
+    try:
+        parameters = pika.URLParameters(url)
+    except ValueError as exc:
+        raise TransportError(f"the broker URL {redact(url)} does not parse: {exc}") from None
     parameters.connection_attempts = 1
     parameters.socket_timeout = 5
+    parameters.stack_timeout = patience
+    parameters.heartbeat = HEARTBEAT_S
     parameters.blocked_connection_timeout = 10
     try:
         return pika.BlockingConnection(parameters)
     except pika.exceptions.ProbableAuthenticationError:
         raise TransportError(f"the AMQP broker refused the credentials ({what})") from None
-    except (pika.exceptions.AMQPError, OSError) as exc:
+    except (pika.exceptions.AMQPError, AMQPConnectorException, OSError) as exc:
         text = str(exc) or type(exc).__name__
+        if isinstance(exc, AMQPConnectorException):
+            text = f"no AMQP answer ({type(exc).__name__})"
         raise TransportError(f"cannot reach the AMQP broker at {redact(url)}: {text}") from None
+
+
+def _gone(exc: BaseException) -> ChannelClosed:
+    """The connection to the broker lost, in words: stopped answering, closed, or cut."""
+    if isinstance(exc, pika.exceptions.AMQPHeartbeatTimeout):
+        why = f"the broker stopped answering (no heartbeat for over {HEARTBEAT_S} s)"
+    elif isinstance(exc, pika.exceptions.ConnectionClosedByBroker):
+        why = f"the broker closed the connection ({exc.reply_code} {exc.reply_text})"
+    else:
+        why = f"the broker connection is gone ({type(exc).__name__}: {exc})"
+    return ChannelClosed("BROKER", why)
 
 
 async def private_broker(progress: Callable[[str], None] | None = None) -> PrivateBroker:
     """This process's private node, started on first use and removed when the process ends
     (sessions share it: a node takes seconds to start)."""
     global _private
-    if _private is None or _private.processes[-1].returncode is not None:
-        _private = await PrivateBroker.start(progress)
-        atexit.register(_private.kill_now)
-    return _private
+    lock = _starting.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        if _private is None or _private.processes[-1].returncode is not None:
+            _private = await PrivateBroker.start(progress)
+            atexit.register(_private.kill_now)
+        return _private
 
 
 def adopt_private_broker(broker: PrivateBroker) -> None:
@@ -123,8 +158,13 @@ def _url_of(plan: ChannelPlan) -> str:
 
 
 def _management_guess(url: str) -> str:
-    """A broker named by the user: its management API is tried on the usual port."""
-    host = urllib.parse.urlsplit(url).hostname or "127.0.0.1"
+    """A broker named by the user: its management API is tried on the usual port, over TLS
+    when the broker is reached over TLS (its credentials must not go in the clear)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    if parts.scheme == "amqps":
+        return f"https://{host}:15671"
     return f"http://{host}:15672"
 
 
@@ -187,7 +227,8 @@ class AmqpTransport(Transport):
         else:
             url, management = options.broker, _management_guess(options.broker)
         parts = urllib.parse.urlsplit(url)
-        user, password = parts.username or "guest", parts.password or "guest"
+        user = urllib.parse.unquote(parts.username or "guest")
+        password = urllib.parse.unquote(parts.password or "guest")
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         return replace(
             options,
@@ -249,26 +290,24 @@ class AmqpTransport(Transport):
 
     @classmethod
     def destroy(cls, plan: ChannelPlan) -> None:
-        """Delete the session's queues (idempotent; silent when the broker is gone)."""
+        """Delete the session's queues (idempotent; never raises: a broker gone or frozen
+        leaves them to expire by themselves, x-expires)."""
         try:
-            connection = _connect(_url_of(plan), "removing the queue")
-        except TransportError:
+            # Brief: a broker that does not answer at once at the end is past waiting for.
+            connection = _connect(_url_of(plan), "removing the queue", patience=3)
+        except Exception:
             super().destroy(plan)
             return
         try:
             for key in ("queue", "back"):
                 name = plan.names.get(key)
                 if name:
-                    try:
+                    with contextlib.suppress(Exception):
                         connection.channel().queue_delete(name)
-                    except pika.exceptions.AMQPError:
-                        pass
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 connection.close()
-            except pika.exceptions.AMQPError:
-                pass
-        super().destroy(plan)
+            super().destroy(plan)
 
     @classmethod
     def kernel_facts(cls, plan: ChannelPlan, ends: dict[str, ChannelEnd]) -> Facts:
@@ -349,7 +388,7 @@ class AmqpTransport(Transport):
         except pika.exceptions.NackError:
             raise TransportError("the broker refused the message (basic.nack)") from None
         except (pika.exceptions.AMQPError, OSError) as exc:
-            raise ChannelClosed("BROKER", f"the broker connection is gone: {exc!r}") from None
+            raise _gone(exc) from None
         self.last_stage_ns["confirm"] = monotonic_ns() - t0
         return self.wire_size(len(body))
 
@@ -359,7 +398,7 @@ class AmqpTransport(Transport):
             try:
                 self.connection.process_data_events(time_limit=None)
             except (pika.exceptions.AMQPError, OSError) as exc:
-                raise ChannelClosed("BROKER", f"the broker connection is gone: {exc!r}") from None
+                raise _gone(exc) from None
 
     def recv_batch(self) -> list[Frame]:
         self._wait()
@@ -375,7 +414,13 @@ class AmqpTransport(Transport):
         try:
             self.channel.basic_ack(tag, multiple=True)
         except (pika.exceptions.AMQPError, OSError) as exc:
-            raise ChannelClosed("BROKER", f"the broker connection is gone: {exc!r}") from None
+            raise _gone(exc) from None
+
+    def keep_alive(self) -> None:
+        """Heartbeats (and confirms, deliveries) go through pika's loop only while it runs."""
+        connection = getattr(self, "connection", None)
+        if connection is not None and connection.is_open:
+            connection.process_data_events(time_limit=0)
 
     def channel_fds(self) -> dict[str, int]:
         """The connection's socket to the broker (pika keeps it inside its transport)."""

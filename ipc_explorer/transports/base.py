@@ -326,6 +326,12 @@ class Transport(ABC):
         """Instrumented semaphores/locks this side uses (see ipc_explorer.sync)."""
         return []
 
+    def keep_alive(self) -> None:
+        """Called now and then while the loop holds (paused, stepping, not started yet): a
+        channel with a peer that expects signs of life (a broker's heartbeats) gives them.
+        Kernel channels need nothing."""
+        return None
+
     def channel_fds(self) -> dict[str, int]:
         """This side's descriptors on the channel ("in", "out"): numbers only, so that the
         parent can ask the kernel itself what is queued on them (``kernel_facts``)."""
@@ -359,13 +365,32 @@ class Transport(ABC):
 
 
 def redact(url: str) -> str:
-    """The URL without its password: what may be shown."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """The URL without its password: what may be shown (even of a URL that does not parse)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "(a URL that does not parse)"
+    where = parts.netloc.rpartition("@")[2]  # host and port as given, IPv6 brackets kept
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{where}"))
+
+
+def broker_url_problem(url: str) -> str | None:
+    """What is wrong with a broker URL a user gave (None: nothing), without repeating its
+    password."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"--broker {redact(url)} is not a URL: {exc}"
+    if parts.scheme not in ("amqp", "amqps"):
+        return f"--broker must be an amqp:// or amqps:// URL, not {redact(url)}"
+    if not parts.hostname:
+        return f"--broker {redact(url)} names no host"
+    if port == 0:
+        return f"--broker {redact(url)}: port 0 is not a broker's port"
+    return None
 
 
 def envelope_spans(offset: int, frame: Frame) -> list[Span]:
