@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import ipc_explorer
+from ipc_explorer.session.remote import TOKEN_VARIABLE
 from ipc_explorer.transports import ChannelPlan
 
 
 def child_env(plan: ChannelPlan) -> dict[str, str]:
-    """A child's environment: ours, the package on its path, and the plan's secrets (a
-    broker's credentials), which must never go on a command line."""
+    """A child's environment: ours less the agents' shared token (a child has no use for it,
+    and whatever can read a child's environment could take it), the package on its path, and
+    the plan's secrets (a broker's credentials), which must never go on a command line."""
     env = dict(os.environ)
+    env.pop(TOKEN_VARIABLE, None)
     env.update(plan.env)
     root = str(Path(ipc_explorer.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
