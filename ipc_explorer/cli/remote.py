@@ -4,16 +4,21 @@ the receiver there for a driving ``run --remote`` (session/agent.py)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
-from ipc_explorer.cli.args import EXIT_OK, cancel_on_signals, run_to_end
+from ipc_explorer.cli.args import EXIT_OK, run_to_end
 from ipc_explorer.session import UsageError
 from ipc_explorer.session.agent import Agent
 from ipc_explorer.session.remote import RemoteError, load_token, split_address
 
 DEFAULT_PORT = 7878
+#: The signals that stop the agent (a terminal closing sends SIGHUP): each is a clean stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def add_parser(sub: Any) -> None:
@@ -24,7 +29,8 @@ def add_parser(sub: Any) -> None:
         "--listen",
         default=f"127.0.0.1:{DEFAULT_PORT}",
         metavar="ADDR:PORT",
-        help=f"where to listen (default 127.0.0.1:{DEFAULT_PORT}: this machine only)",
+        help=f"where to listen, an IPv4 address (default 127.0.0.1:{DEFAULT_PORT}: this "
+        "machine only)",
     )
     p.add_argument(
         "--token-file", help="a file with the shared token (default: IPC_EXPLORER_TOKEN)"
@@ -43,17 +49,34 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
         raise UsageError(str(exc)) from None
     if not 1 <= args.max_sessions <= 64:
         raise UsageError("--max-sessions must be 1..64")
-    agent = Agent(token, args.max_sessions, lambda text: err.print(f"[dim]{text}[/]"))
+    # What the agent says may quote what a driving side sent: never read as markup.
+    agent = Agent(token, args.max_sessions, lambda text: err.print(f"[dim]{escape(text)}[/]"))
 
     async def serve() -> None:
-        cancel_on_signals()
+        """Serve until a stop signal; the agent's own ``finally`` stops every session's
+        receiver and removes its objects, then the stop is said and the status is 0."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        stopped_by: list[int] = []
+
+        def on_signal(signum: int) -> None:
+            stopped_by.append(signum)
+            task.cancel()
+
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
             await agent.serve(host, port)
+        except asyncio.CancelledError:
+            if not stopped_by:
+                raise
         except OSError as exc:
             raise RemoteError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        finally:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
 
-    try:
-        run_to_end(serve())
-    except KeyboardInterrupt:
-        err.print("agent stopped: every session's receiver stopped, its objects removed")
+    run_to_end(serve())
+    err.print("agent stopped: every session's receiver stopped, its objects removed")
     return EXIT_OK
