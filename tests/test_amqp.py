@@ -181,8 +181,16 @@ def test_a_stale_private_node_of_a_killed_run_is_removed_at_the_next_start(tmp_p
     live.mkdir()
     me = {"pid": os.getpid(), "start_time": rabbitmq._start_time(os.getpid())}
     (live / rabbitmq.OWNER_FILE).write_text(json.dumps(me))
-    assert rabbitmq.sweep_stale(tmp_path) == 1
-    assert not stale.exists() and live.exists()
+    # Without an owner record: one just made by a run starting now, one long abandoned.
+    starting = tmp_path / f"{rabbitmq.DIR_PREFIX}starting"
+    starting.mkdir()
+    abandoned = tmp_path / f"{rabbitmq.DIR_PREFIX}abandoned"
+    abandoned.mkdir()
+    long_ago = time.time() - 2 * rabbitmq.OWNERLESS_GRACE_S
+    os.utime(abandoned, (long_ago, long_ago))
+    assert rabbitmq.sweep_stale(tmp_path) == 2
+    assert not stale.exists() and not abandoned.exists()
+    assert live.exists() and starting.exists()
 
 
 def test_step_mode_shows_the_delivery_waiting_in_the_consumers_socket():

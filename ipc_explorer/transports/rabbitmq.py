@@ -38,6 +38,9 @@ START_TIMEOUT_S = 60.0
 USER = "ipcx"
 DIR_PREFIX = "ipcx-broker-"
 OWNER_FILE = "owner.json"
+#: A node directory without its owner record is left alone this long: a run writes the record
+#: right after making the directory, and may be doing so at this moment.
+OWNERLESS_GRACE_S = 60
 
 
 def installed() -> bool:
@@ -277,13 +280,26 @@ def sweep_stale(base: Path | None = None) -> int:
     removed = 0
     for directory in base.glob(DIR_PREFIX + "*"):
         try:
+            if directory.stat().st_uid != os.getuid():
+                continue  # another user's: not ours to judge (nor readable)
             owner = json.loads((directory / OWNER_FILE).read_text())
-        except (OSError, ValueError):
+        except FileNotFoundError:
             owner = {}
+        except (OSError, ValueError):
+            continue
+        if not owner and _age_s(directory) < OWNERLESS_GRACE_S:
+            continue  # just made by a starting run that has not written its owner yet
         pid, started = owner.get("pid"), owner.get("start_time")
         if pid and _start_time(pid) == started and started is not None:
             continue  # a live run's node
         _kill_node_processes(directory)
         shutil.rmtree(directory, ignore_errors=True)
-        removed += 1
+        removed += not directory.exists()
     return removed
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
