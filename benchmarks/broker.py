@@ -49,6 +49,10 @@ async def instrument(mechanism: str, pattern: str, count: int, broker: str) -> d
     }
 
 
+#: A delivery that takes longer than this means the broker is gone or stuck: stop, say so.
+DELIVERY_TIMEOUT_S = 10
+
+
 def bare_pika(url: str, count: int) -> dict[str, float]:
     """Round trips through the broker with pika alone: publish (confirmed), then take the
     delivery on a second connection; microseconds, nearest-rank percentiles."""
@@ -67,8 +71,11 @@ def bare_pika(url: str, count: int) -> dict[str, float]:
         for i in range(count + 50):
             t0 = time.perf_counter_ns()
             out.basic_publish("", queue, body)
+            deadline = time.monotonic() + DELIVERY_TIMEOUT_S
             while not arrived:
-                consumer.process_data_events(time_limit=None)
+                consumer.process_data_events(time_limit=1)
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"no delivery in {DELIVERY_TIMEOUT_S} s: is the broker up?")
             arrived.clear()
             if i >= 50:  # warm-up, as the floor does
                 times.append((time.perf_counter_ns() - t0) / 1000)
