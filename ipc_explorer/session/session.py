@@ -390,6 +390,10 @@ class Session:
         queue): the new receiver gets what was delivered to the old one and not acknowledged
         (redelivered), and counts on from where the old one had got to.
         """
+        if self.config.remote is not None:
+            raise UsageError(
+                "the receiver runs on another host: a new one can take over only on this one"
+            )
         if not self.transport_cls.reconnectable:
             raise UsageError(
                 f"a new receiver cannot take over a {self.config.mechanism} channel: only "

@@ -359,8 +359,13 @@ class IpcExplorerApp(App[None]):
         session = self.session
         if session is None or not session.alive(side):
             return
-        if side == "receiver" and session.transport_cls.reconnectable:
-            # the messages wait by name: a new receiver takes over (a broker redelivers)
+        if (
+            side == "receiver"
+            and session.transport_cls.reconnectable
+            and session.config.remote is None
+        ):
+            # the messages wait by name: a new receiver takes over (a broker redelivers); on
+            # another host the receiver is only killed
             self.run_worker(self._replace_receiver(session), group="session")
             return
         session.kill(side)
