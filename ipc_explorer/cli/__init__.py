@@ -10,6 +10,7 @@ import os
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from ipc_explorer import __version__
 from ipc_explorer.cli import app, bench, contend, decode, diff, lesson, remote, run, step, why
@@ -51,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.execute(args, console, err)
     except USAGE_ERRORS as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     except RUN_ERRORS as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_FAILED
     except KeyboardInterrupt:
         err.print("interrupted: children stopped, kernel objects removed")

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ipc_explorer.cli.args import cancel_on_signals
@@ -168,7 +169,7 @@ def print_contend(result: dict[str, Any], console: Console) -> None:
             )
     console.print(f"wall time {r['elapsed_s']:.3f} s   state {r['state']}")
     if r.get("error"):
-        console.print(f"[red]error:[/] {r['error']}")
+        console.print(f"[red]error:[/] {escape(str(r['error']))}")
     if r["locks"]:
         table = Table(title_justify="left", box=None, padding=(0, 2))
         for column in ("lock", "kind", "acquired", "value"):

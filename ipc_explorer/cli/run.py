@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ipc_explorer.cli.args import (
@@ -134,7 +135,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_row("placement", summary["placement"])
     console.print(table)
     for problem in summary["problems"]:
-        console.print(f"[red]problem:[/] {problem}")
+        console.print(f"[red]problem:[/] {escape(problem)}")
     if not summary["ok"]:
         console.print("[red bold]integrity check failed[/]")
 
@@ -159,7 +160,7 @@ def config_from(args: argparse.Namespace) -> SessionConfig:
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     config = config_from(args)
     config.validate()
-    summary = run_to_end(run_session(config, lambda text: err.print(f"[dim]{text}[/]")))
+    summary = run_to_end(run_session(config, lambda text: err.print(f"[dim]{escape(text)}[/]")))
     if args.json:
         print(json.dumps(summary))
     else:

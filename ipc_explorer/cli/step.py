@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -104,7 +105,9 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
         step=True,
     )
     config.validate()
-    result = run_to_end(run_steps(config, args.count, lambda text: err.print(f"[dim]{text}[/]")))
+    result = run_to_end(
+        run_steps(config, args.count, lambda text: err.print(f"[dim]{escape(text)}[/]"))
+    )
     if args.json:
         print(json.dumps(result))
     else:
@@ -146,4 +149,4 @@ def print_steps(result: dict[str, Any], console: Console) -> None:
             table.add_row(stage["stage"], stage["side"] or "kernel", text)
         console.print(table)
     if result.get("error"):
-        console.print(f"[red]error:[/] {result['error']}")
+        console.print(f"[red]error:[/] {escape(str(result['error']))}")

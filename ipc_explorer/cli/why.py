@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -29,10 +30,10 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     try:
         diagnosis = diagnose(args.pid)
     except (NotAChild, ProcessGone) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     except CannotSee as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_FAILED
     if args.json:
         print(json.dumps(diagnosis.as_json()))

@@ -174,6 +174,8 @@ class RemoteProcess:
         self.link = link
         self.pid = pid
         self.returncode: int | None = None
+        #: Why the receiver is gone when its agent went away (said instead of an exit code).
+        self.lost_reason: str | None = None
         self._exited = asyncio.Event()
         self.stdin = _ControlPipe(link)
         self.stderr = _RelayedLines()
@@ -189,6 +191,7 @@ class RemoteProcess:
         """The agent went away with its receiver: the reason is its last stderr line, which the
         session shows with the exit (pushed before the exit, so that it is read first)."""
         if self.returncode is None:
+            self.lost_reason = reason
             self.stderr.push(reason)
             self.exited(AGENT_GONE_EXIT)
 

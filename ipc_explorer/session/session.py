@@ -51,6 +51,7 @@ from ipc_explorer.transports import (
 from ipc_explorer.transports.base import redact
 
 SIDES = ("receiver", "sender")
+INF = float("inf")
 READY_TIMEOUT_S = 15.0
 EXIT_TIMEOUT_S = 2.0
 #: A reliable receiver that makes no progress this long while messages are owed has stalled.
@@ -298,7 +299,9 @@ class Session:
         expected = side in self._expected_exit or (
             side == "sender" and code == 0 and self.stats.sender.state == "done"
         )
-        if code < 0:
+        if lost := getattr(proc, "lost_reason", None):  # a receiver whose host went away
+            message = lost
+        elif code < 0:
             message = f"the {side} was killed by {signal.Signals(-code).name}"
         elif code == 0:
             message = f"the {side} exited"
@@ -312,6 +315,14 @@ class Session:
             if self.stats.side(side).state not in ("error",):
                 self.stats.side(side).state = "killed" if code < 0 else "exited"
         self._emit(ChildExited(side, code, expected, message))
+
+    def _sender_ended(self) -> bool:
+        return self.stats.sender.state in ("done", "error", "stopped") or not self.alive("sender")
+
+    def _all_in(self) -> bool:
+        """The sender has ended and everything it sent has arrived."""
+        sent = self.stats.sender.count("sent")
+        return self._sender_ended() and self.stats.receiver.count("unique") >= sent
 
     def _any_failed(self) -> bool:
         return any(
@@ -423,35 +434,20 @@ class Session:
         try:
             kill_at = self.config.kill_receiver_at
             if kill_at is not None:
-                rcv, snd = self.stats.receiver, self.stats.sender
-
-                def all_in() -> bool:  # the sender has ended and everything it sent arrived
-                    ended = snd.state in ("done", "error", "stopped") or not self.alive("sender")
-                    return ended and rcv.count("unique") >= snd.count("sent")
-
+                rcv = self.stats.receiver
                 await self._until(
-                    lambda: rcv.count("unique") >= kill_at or all_in() or self._any_failed(),
-                    float("inf"),
+                    lambda: rcv.count("unique") >= kill_at or self._all_in() or self._any_failed(),
+                    INF,
                     "",
                 )
                 if rcv.count("unique") < kill_at and not self._any_failed():
-                    self.problems.append(
-                        f"the receiver never had {kill_at} messages: it was not killed"
-                    )
+                    self.problems.append(f"the receiver never had {kill_at} messages: not killed")
                 elif not self._any_failed():
                     # The count arrives with a telemetry record, right when the receiver has just
                     # acknowledged what it counted: a moment later it holds deliveries again.
                     await asyncio.sleep(KILL_DELAY_S)
                     await self.replace_receiver()
-            await self._until(
-                lambda: (
-                    self.stats.sender.state in ("done", "error", "stopped")
-                    or not self.alive("sender")
-                    or self._any_failed()
-                ),
-                float("inf"),
-                "",
-            )
+            await self._until(lambda: self._sender_ended() or self._any_failed(), INF, "")
             await self._drain()
         finally:
             await self.stop()
