@@ -15,7 +15,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ipc_explorer.transports import amqp, rabbitmq
+# The suite's links between "hosts" are local and its agents fresh: shorter bounds on a silent
+# peer (a handshake unanswered, a driving side gone quiet) keep the tests that wait them out
+# short. Set before the package is imported; every child inherits them.
+os.environ.setdefault("IPCX_REMOTE_HANDSHAKE_S", "4")
+os.environ.setdefault("IPCX_REMOTE_IDLE_S", "6")
+
+from ipc_explorer.transports import amqp, rabbitmq  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -36,13 +36,28 @@ async def largest_size(config: SessionConfig) -> int:
         transport.destroy(plan)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    low, high = 0, plan.limits.max_payload
-    if largest_message(replace(config, size=0)) > plan.limits.max_payload:
+    return _largest_fitting(config, plan.limits.max_payload)
+
+
+def _largest_fitting(config: SessionConfig, limit: int) -> int:
+    """Search for the largest ``size`` whose encoding fits ``limit``. Each probe encodes a
+    message of up to the limit (16 MiB on a stream), so guesses come from the last one that
+    fit: most formats add one encoded byte per payload byte, and then three probes find it.
+    After a guess that did not fit, the next is the midpoint, so any format ends in a
+    logarithmic number of probes."""
+    low, high = 0, limit
+    low_encoded = largest_message(replace(config, size=0))
+    if low_encoded > limit:
         return -1
+    overshot = False
     while low < high:
-        mid = (low + high + 1) // 2
-        if largest_message(replace(config, size=mid)) <= plan.limits.max_payload:
-            low = mid
+        guess = max(low + 1, low + limit - low_encoded)
+        if overshot or guess > high:
+            guess = (low + high + 1) // 2
+        encoded = largest_message(replace(config, size=guess))
+        overshot = encoded > limit
+        if overshot:
+            high = guess - 1
         else:
-            high = mid - 1
+            low, low_encoded = guess, encoded
     return low

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ipc_explorer.transports import ChannelPlan, TransportError
+from ipc_explorer.transports.base import seconds_from_env
 
 #: Mechanisms that can cross hosts: the network ones (amqp through a broker both can reach).
 REMOTE_MECHANISMS = ("tcp", "udp", "http", "amqp")
@@ -39,15 +40,16 @@ PROTOCOL = 2
 MAX_LINE = 8 * 1024 * 1024
 CLOCK_SAMPLES = 16
 CONNECT_TIMEOUT_S = 5.0
-#: How long each answer of the handshake and the clock exchange may take.
-HANDSHAKE_TIMEOUT_S = 10.0
+#: How long each answer of the handshake and the clock exchange may take (more on a slow link).
+HANDSHAKE_TIMEOUT_S = seconds_from_env("IPCX_REMOTE_HANDSHAKE_S", 10.0, 1.0)
 #: The agent may connect to a broker to open an amqp channel: longer than a handshake.
 OPEN_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 30.0
 #: Each side pings the other this often and gives up after IDLE_TIMEOUT_S of silence, so that
 #: a host that vanishes without closing the connection (a link down, a power cut) is noticed.
-PING_INTERVAL_S = 3.0
-IDLE_TIMEOUT_S = 15.0
+#: Both hosts should be given the same bound: each pings at a fifth of its own.
+IDLE_TIMEOUT_S = seconds_from_env("IPCX_REMOTE_IDLE_S", 15.0, 3.0)
+PING_INTERVAL_S = IDLE_TIMEOUT_S / 5
 #: The exit status a receiver is given when its agent went away: the session says why.
 AGENT_GONE_EXIT = 255
 NONCE_HEX = 32

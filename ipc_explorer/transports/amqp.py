@@ -59,6 +59,7 @@ from ipc_explorer.transports.base import (
     envelope_spans,
     monotonic_ns,
     redact,
+    seconds_from_env,
 )
 from ipc_explorer.transports.rabbitmq import PrivateBroker
 
@@ -78,8 +79,10 @@ QUEUE_POLL_S = 0.5
 BODY_PER_FRAME = pika.spec.FRAME_MAX_SIZE - FRAME_HEADER - FRAME_END
 
 #: Heartbeats asked of the broker: a broker that stops answering (frozen, cut off) is noticed
-#: within about two of them instead of hanging a run.
-HEARTBEAT_S = 5
+#: within about two of them instead of hanging a run. A slow link may want more.
+HEARTBEAT_S = round(seconds_from_env("IPCX_AMQP_HEARTBEAT_S", 5, 1))
+#: How long opening a connection may take (TCP, TLS, AMQP handshake) before it is given up.
+CONNECT_PATIENCE_S = seconds_from_env("IPCX_AMQP_CONNECT_S", 8, 1)
 
 _private: PrivateBroker | None = None
 #: One start at a time per event loop: two sessions opening at once share one node.
@@ -90,7 +93,7 @@ _starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = 
 _adopted = False
 
 
-def _connect(url: str, what: str, patience: float = 8) -> pika.BlockingConnection:
+def _connect(url: str, what: str, patience: float | None = None) -> pika.BlockingConnection:
     """A connection that notices a broker gone silent (frozen, or a peer that is no broker):
     bounded set-up, and heartbeats every HEARTBEAT_S (kept up by ``keep_alive`` while a
     child holds)."""
@@ -100,7 +103,7 @@ def _connect(url: str, what: str, patience: float = 8) -> pika.BlockingConnectio
         raise TransportError(f"the broker URL {redact(url)} does not parse: {exc}") from None
     parameters.connection_attempts = 1
     parameters.socket_timeout = 5
-    parameters.stack_timeout = patience
+    parameters.stack_timeout = CONNECT_PATIENCE_S if patience is None else patience
     parameters.heartbeat = HEARTBEAT_S
     parameters.blocked_connection_timeout = 10
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import sys
 import time
 import urllib.parse
 from abc import ABC, abstractmethod
@@ -362,6 +363,27 @@ class Transport(ABC):
     @abstractmethod
     def framing_text(self) -> str:
         """How message boundaries are kept on this mechanism."""
+
+
+def seconds_from_env(name: str, default: float, minimum: float) -> float:
+    """A timing the user may tune for a slow link (heartbeats, idle bounds): ``name`` in the
+    environment, else ``default``; a value that is no number of at least ``minimum`` seconds is
+    said in one line and the default kept."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = minimum - 1
+    if not minimum <= value < 86_400:
+        print(
+            f"ipc-explorer: {name}={text!r} is not a number of seconds from {minimum:g}: "
+            f"using {default:g}",
+            file=sys.stderr,
+        )
+        return default
+    return value
 
 
 def redact(url: str) -> str:
