@@ -20,6 +20,10 @@ import pytest
 # short. Set before the package is imported; every child inherits them.
 os.environ.setdefault("IPCX_REMOTE_HANDSHAKE_S", "4")
 os.environ.setdefault("IPCX_REMOTE_IDLE_S", "6")
+# Children size their output as a terminal of the test's choosing, not the one pytest (or an
+# xdist worker, which sets 80x24) happens to have.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 from ipc_explorer.transports import amqp, rabbitmq  # noqa: E402
 
@@ -83,6 +87,55 @@ def agent_processes() -> list[psutil.Process]:
     return found
 
 
+# -- two workers: the tests that talk to the network and the broker beside all the others ---
+#
+# The suite runs on two pytest-xdist workers (pyproject's addopts: -n 2 --dist loadgroup). The
+# tests of the broker and of two hosts spend their time waiting (a node starting, a heartbeat
+# missed, a silent peer), so they run on one worker while the other runs everything else. Each
+# worker has its own TEST_TMP, so processes and temp dirs stay checked per test on both. Kernel
+# objects (/dev/shm, /dev/mqueue, System V) are shared by the workers, so only the "local"
+# worker, which makes them all, checks them per test (the network side makes none: sockets and
+# a broker); the controller checks that the whole run left none behind.
+NETWORK_FILES = {"test_amqp.py", "test_remote.py"}
+
+
+def on_the_network_side(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return item.path.name in NETWORK_FILES or params.get("mechanism") == "amqp"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = "network" if on_the_network_side(item) else "local"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def ipcx_objects() -> set[str]:
+    """This project's kernel objects by name, and every System V semaphore set by key."""
+    named = {n for n in shm_entries() | mqueue_entries() if "ipcx" in n or "ipcfloor" in n}
+    return named | {f"sysv:{key}" for key in sysv_semaphores()}
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the controller (or a run without workers)
+        config.stash[_OBJECTS_AT_START] = ipcx_objects()
+
+
+_OBJECTS_AT_START = pytest.StashKey[set]()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(_OBJECTS_AT_START, None)
+    if before is None:
+        return
+    wait_until(lambda: not ipcx_objects() - before, 5.0)
+    left = ipcx_objects() - before
+    if left:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nkernel objects left behind by the run: {sorted(left)}", file=sys.stderr)
+
+
 def pytest_unconfigure(config):
     # The leak checks have already failed any test that left something here.
     shutil.rmtree(TEST_TMP, ignore_errors=True)
@@ -133,9 +186,9 @@ def broker_args() -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def no_leaks():
+def no_leaks(request):
     """After each test: no new /dev/shm entry, queue, System V semaphore, ipcx temp dir, or
-    agent process."""
+    agent process (kernel objects on the "local" worker, or everywhere without workers)."""
     shm, mq, tmp, sysv = shm_entries(), mqueue_entries(), temp_dirs(), sysv_semaphores()
     yield
     wait_until(lambda: not agent_processes(), 3.0)
@@ -143,9 +196,11 @@ def no_leaks():
     for proc in left:
         proc.kill()
     assert not left, f"child processes left running: {[p.pid for p in left]}"
+    assert temp_dirs() - tmp == set(), "temp dirs left behind"
+    if os.environ.get("PYTEST_XDIST_WORKER") and on_the_network_side(request.node):
+        return  # the other worker's objects come and go here: the run's end checks these
     assert shm_entries() - shm == set(), "objects left in /dev/shm"
     assert mqueue_entries() - mq == set(), "message queues left in /dev/mqueue"
-    assert temp_dirs() - tmp == set(), "temp dirs left behind"
     assert sysv_semaphores() - sysv == set(), "System V semaphores left behind"
 
 
@@ -155,7 +210,7 @@ def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedPr
     env["PYTHONPATH"] = str(ROOT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )
-    env.setdefault("COLUMNS", "120")
+    env["COLUMNS"] = "120"
     return subprocess.run(
         [sys.executable, "-m", "ipc_explorer", *args],
         capture_output=True,

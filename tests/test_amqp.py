@@ -19,6 +19,7 @@ from ipc_explorer.inspector.annotated import annotate_sample
 from ipc_explorer.session import Session, SessionConfig
 from ipc_explorer.transports import TransportError, amqp, rabbitmq
 from ipc_explorer.transports.amqp import AmqpTransport
+from ipc_explorer.transports.base import seconds_from_env
 
 from .conftest import ROOT, TEST_TMP, broker_args, run_cli, wait_until
 
@@ -331,3 +332,18 @@ async def test_a_receiver_paused_past_the_heartbeats_keeps_its_connection(monkey
         assert session.stats.receiver.count("duplicated") == 0
     finally:
         await session.stop()
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-3", "nan", "1e9"])
+def test_a_tuned_timing_that_is_no_number_of_seconds_is_said_and_the_default_kept(
+    text, monkeypatch, capsys
+):
+    monkeypatch.setenv("IPCX_AMQP_HEARTBEAT_S", text)
+    assert seconds_from_env("IPCX_AMQP_HEARTBEAT_S", 5, 1) == 5
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and f"IPCX_AMQP_HEARTBEAT_S={text!r}" in said and "using 5" in said
+
+
+def test_a_tuned_timing_is_taken(monkeypatch):
+    monkeypatch.setenv("IPCX_REMOTE_IDLE_S", "7.5")
+    assert seconds_from_env("IPCX_REMOTE_IDLE_S", 15, 3) == 7.5

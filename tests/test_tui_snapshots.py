@@ -108,8 +108,9 @@ async def test_moving_in_the_hex_selects_the_tree_node_and_back():
         assert message is not None
         hexview, tree = app.query_one(HexView), app.query_one(Tree)
         hexview.focus()
-        for _ in range(message.framing_size + 3):  # into the payload: the first key's bytes
-            await pilot.press("right")
+        # into the payload (the first key's bytes): a line down at a time, then byte by byte
+        lines, column = divmod(message.framing_size + 3, hexview.bytes_per_line)
+        await pilot.press(*["down"] * lines, *["right"] * column)
         await pilot.pause()
         span = tree.cursor_node.data
         assert span.start <= hexview.cursor < span.end
