@@ -13,17 +13,37 @@ from rich.console import Console
 from rich.markup import escape
 
 from ipc_explorer import __version__
-from ipc_explorer.cli import app, bench, contend, decode, diff, lesson, remote, run, step, why
+from ipc_explorer.cli import (
+    app,
+    bench,
+    contend,
+    decode,
+    diff,
+    lesson,
+    remote,
+    replay,
+    run,
+    step,
+    why,
+)
 from ipc_explorer.cli.args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageArgumentParser
 from ipc_explorer.codecs import CodecError
 from ipc_explorer.lab.config import LabUsageError
 from ipc_explorer.session import SessionError, UsageError
+from ipc_explorer.session.recording import RecordingError
 from ipc_explorer.transports import MessageTooLarge, TransportError
 
 #: Each command module adds its sub-parser, which names the function that executes it.
-COMMANDS = (run, bench, contend, decode, diff, step, why, lesson, remote)
+COMMANDS = (run, bench, contend, decode, diff, step, why, lesson, remote, replay)
 #: Errors that mean "you asked for something that cannot be": exit status 2.
-USAGE_ERRORS = (UsageError, LabUsageError, decode.DecodeUsageError, MessageTooLarge, CodecError)
+USAGE_ERRORS = (
+    UsageError,
+    LabUsageError,
+    decode.DecodeUsageError,
+    MessageTooLarge,
+    CodecError,
+    RecordingError,
+)
 #: Errors of a run that could not be done: exit status 1.
 RUN_ERRORS = (TransportError, SessionError)
 

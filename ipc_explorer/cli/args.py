@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB
 from ipc_explorer.transports import TransportOptions, shutdown
 
 T = TypeVar("T")
@@ -77,6 +78,32 @@ def add_channel_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="amqp: the broker forgets a message once delivered (no acks: a killed consumer "
         "loses what it had)",
+    )
+
+
+def mebibytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in MiB, got {text!r}") from None
+    if not 0.01 <= value <= 1024:
+        raise argparse.ArgumentTypeError("a recording's cap is 0.01 to 1024 MiB")
+    return value
+
+
+def add_record_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write everything the panels show to FILE as it happens (replay it with "
+        "`ipc-explorer replay FILE`)",
+    )
+    p.add_argument(
+        "--record-limit",
+        type=mebibytes,
+        default=DEFAULT_LIMIT_MIB,
+        metavar="MIB",
+        help=f"stop recording at this size on disk (default {DEFAULT_LIMIT_MIB} MiB)",
     )
 
 

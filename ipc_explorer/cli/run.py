@@ -17,11 +17,13 @@ from ipc_explorer.cli.args import (
     EXIT_FAILED,
     EXIT_OK,
     add_channel_options,
+    add_record_options,
     fmt_us,
     run_to_end,
     transport_options,
 )
 from ipc_explorer.session import PATTERNS, Session, SessionConfig
+from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB, SessionRecorder
 from ipc_explorer.session.session import said_by
 from ipc_explorer.transports import MECHANISMS
 
@@ -61,16 +63,23 @@ def add_parser(sub: Any) -> None:
         "(tcp, udp, http, amqp); the shared token from IPC_EXPLORER_TOKEN or --token-file",
     )
     run.add_argument("--token-file", help="with --remote: a file with the shared token")
+    add_record_options(run)
     add_channel_options(run)
     run.set_defaults(execute=execute)
 
 
 async def run_session(
-    config: SessionConfig, progress: Callable[[str], None] | None = None
+    config: SessionConfig,
+    progress: Callable[[str], None] | None = None,
+    record: str | None = None,
+    record_limit: float = DEFAULT_LIMIT_MIB,
 ) -> dict[str, Any]:
     """Run one session to the end; SIGINT/SIGTERM stop it cleanly (children, kernel objects).
-    ``progress`` hears the slow set-up steps (a broker starting)."""
+    ``progress`` hears the slow set-up steps (a broker starting); ``record`` names a file
+    that gets everything as it happens, closed with the summary."""
     session = Session(config, said_by(progress) if progress else None)
+    recorder = SessionRecorder(session, record, record_limit) if record else None
+    summary: dict[str, Any] | None = None
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -83,8 +92,11 @@ async def run_session(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
+        if recorder is not None:
+            recorder.start()
         await session.start()
-        return await session.run_to_completion()
+        summary = await session.run_to_completion()
+        return summary
     except asyncio.CancelledError:
         if not interrupted:
             raise
@@ -92,6 +104,10 @@ async def run_session(
         raise KeyboardInterrupt from None
     finally:
         await session.stop()
+        if recorder is not None:
+            recorder.close(summary)
+            if progress is not None:
+                progress(recorder.said())
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
@@ -160,7 +176,8 @@ def config_from(args: argparse.Namespace) -> SessionConfig:
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     config = config_from(args)
     config.validate()
-    summary = run_to_end(run_session(config, lambda text: err.print(f"[dim]{escape(text)}[/]")))
+    said = lambda text: err.print(f"[dim]{escape(text)}[/]")  # noqa: E731
+    summary = run_to_end(run_session(config, said, args.record, args.record_limit))
     if args.json:
         print(json.dumps(summary))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,3 +48,13 @@ class Progress(EngineEvent):
     """A slow step of the set-up (a broker starting), said while it goes."""
 
     message: str
+
+
+def said_by(progress: Callable[[str], None]) -> Callable[[EngineEvent], None]:
+    """A listener that passes the session's progress texts to ``progress``."""
+
+    def listener(event: EngineEvent) -> None:
+        if isinstance(event, Progress):
+            progress(event.message)
+
+    return listener

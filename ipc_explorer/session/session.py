@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from ipc_explorer.session.events import (
     Progress,
     SessionEnded,
     StateChanged,
+    said_by,
 )
 from ipc_explorer.session.limits import largest_message, largest_size
 from ipc_explorer.session.remote import RemoteLink, load_token
@@ -73,18 +75,12 @@ class SessionError(Exception):
     """A session could not start or failed: the text is for the user."""
 
 
-def said_by(progress: Callable[[str], None]) -> Callable[[EngineEvent], None]:
-    """A listener that passes the session's progress texts to ``progress``."""
-
-    def listener(event: EngineEvent) -> None:
-        if isinstance(event, Progress):
-            progress(event.message)
-
-    return listener
-
-
 class Session:
     """Run one configuration; ``await start()``, then ``run_to_completion()`` or ``stop()``."""
+
+    #: The machine the parent runs on, as the summary names it (a replay names the recorder's).
+    host = socket.gethostname()
+    cpus = os.cpu_count()
 
     def __init__(
         self, config: SessionConfig, listener: Callable[[EngineEvent], None] | None = None
@@ -589,6 +585,7 @@ async def run_once(
 
 
 __all__ = [
+    "said_by",
     "MessageTooLarge",
     "Session",
     "SessionError",

@@ -7,6 +7,7 @@ recent messages and the throughput window are fixed-size deques.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,10 +64,15 @@ class SessionStats:
         self.records = 0
         #: Samples received so far (the deque keeps the last ones): front ends take new ones.
         self.sample_count = 0
+        #: Hears every record folded in and every receiver replaced ({"k": "replace"}), in
+        #: order: what a recording needs to fold them again.
+        self.tap: Callable[[dict[str, Any]], None] | None = None
 
     def replace_receiver(self) -> SideState:
         """A new receiver takes over: its counts add to what the one before had counted."""
         old = self.receiver
+        if self.tap is not None:
+            self.tap({"k": "replace"})
         self.receiver = SideState(
             "receiver", before={name: old.count(name) for name in CUMULATIVE_COUNTS}
         )
@@ -83,6 +89,8 @@ class SessionStats:
 
     def apply(self, record: dict[str, Any]) -> None:
         """Fold one telemetry record in."""
+        if self.tap is not None:
+            self.tap(record)
         self.records += 1
         side = self.side(record["side"])
         side.pid = record.get("pid", side.pid)

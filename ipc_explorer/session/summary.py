@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from typing import TYPE_CHECKING, Any
 
 from ipc_explorer.session.config import SessionConfig
@@ -73,23 +71,23 @@ def summarize(session: Session) -> dict[str, Any]:
         ),
         "receivers": session.receivers,
         **_hosts(session),
-        "placement": _placement(cfg),
+        "placement": _placement(cfg, session.cpus),
         "ok": ok,
         "problems": list(dict.fromkeys(session.problems)),
     }
 
 
-def _placement(cfg: SessionConfig) -> str:
+def _placement(cfg: SessionConfig, cpus: int | None) -> str:
     nice = f", children at nice {cfg.nice}" if cfg.nice else ""
     if cfg.cpus:
         pins = f"sender on CPU {cfg.cpus.get('sender')}, receiver on CPU {cfg.cpus.get('receiver')}"
         return pins + nice
-    return f"unpinned (the OS places both on {os.cpu_count()} CPUs){nice}"
+    return f"unpinned (the OS places both on {cpus} CPUs){nice}"
 
 
 def _hosts(session: Session) -> dict[str, Any]:
     """Where each side ran; across hosts, the clocks' offset and its error bound too."""
-    here = socket.gethostname()
+    here = session.host
     link = session.remote
     if link is None:
         return {"hosts": {"sender": here, "receiver": here}}

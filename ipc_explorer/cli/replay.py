@@ -1,0 +1,46 @@
+"""``ipc-explorer replay FILE``: a recording on the app's screens with no processes, or with
+``--json`` the recorded run's summary, computed again from what was recorded."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK
+from ipc_explorer.session.replay import Replay, read_recording
+
+
+def add_parser(sub: Any) -> None:
+    replay = sub.add_parser(
+        "replay",
+        help="open a recording (made with --record) on the app's screens, no processes started",
+    )
+    replay.add_argument("file", metavar="FILE", help="the recording")
+    replay.add_argument(
+        "--json", action="store_true", help="print the recorded run's summary as one JSON object"
+    )
+    replay.add_argument(
+        "--theme", default="default", help="default, or projector: high contrast for a classroom"
+    )
+    replay.set_defaults(execute=execute)
+
+
+def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
+    recording = read_recording(args.file)
+    replay = Replay(recording)
+    for note in recording.notes:
+        err.print(f"[dim]{escape(note)}[/]")
+    if recording.problem:
+        err.print(f"[yellow]warning:[/] {escape(recording.problem)}")
+    if args.json:
+        replay.seek(replay.length)
+        print(json.dumps(replay.summary()))
+        return EXIT_FAILED if recording.problem else EXIT_OK
+    from ipc_explorer.tui.replay_app import run_replay  # Textual loads only when it draws
+
+    run_replay(replay, theme=args.theme)
+    return EXIT_OK
