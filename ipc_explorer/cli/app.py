@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from ipc_explorer.cli.args import EXIT_OK
+from ipc_explorer.cli.args import EXIT_OK, add_record_options
 from ipc_explorer.session import SessionConfig
 
 
@@ -26,6 +26,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default="default",
         help="default, or projector: high contrast for a classroom (T switches in the app)",
     )
+    add_record_options(parser)
 
 
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
@@ -40,5 +41,5 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     config.validate()
     from ipc_explorer.tui.app import run_app  # Textual loads only when the app runs
 
-    run_app(config, theme=args.theme)
+    run_app(config, theme=args.theme, record=args.record, record_limit=args.record_limit)
     return EXIT_OK

@@ -2,10 +2,11 @@
 
 The file is gzip (``gzip -dc`` reads it) holding a stream of MessagePack maps: a header, then
 one record per thing the panels show (a telemetry batch of a child, an engine event, a change
-of the session's facts), each stamped with nanoseconds since the recording started. Records
-are buffered and written ten times a second as one gzip member each (with its own CRC), so a
-crash or SIGKILL leaves a file whose complete members replay. Nothing but plain MessagePack
-types goes in (no pickle, no code), and a reader checks every size and type (see replay.py).
+of the session's facts; first the state so far when it starts mid-session), each stamped with
+nanoseconds since the recording started. Records are buffered and written ten times a second
+as one gzip member each (with its own CRC), so a crash or SIGKILL leaves a file whose complete
+members replay. Nothing but plain MessagePack types goes in (no pickle, no code), and a reader
+checks every size and type (see replay.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ipc_explorer.transports.base import redact
 FORMAT = "ipc-explorer recording"
 VERSION = 1
 #: Record kinds a reader of this version knows (others, from a newer writer, are skipped).
-KINDS = ("telemetry", "replace", "event", "facts", "note", "end")
+KINDS = ("state", "telemetry", "replace", "event", "facts", "note", "end")
 #: The default cap on a recording's size on disk: the flow of a long session at full rate
 #: samples its messages, but their bytes still add up.
 DEFAULT_LIMIT_MIB = 64
@@ -160,6 +161,8 @@ class SessionRecorder:
         self._task: asyncio.Task[None] | None = None
         #: Why writing stopped (a full disk): the session goes on, the line says so.
         self.failed: str | None = None
+        if session.stats.records:  # started mid-session: what was folded in so far, first
+            self._guarded(self.writer.add, "state", stats=session.stats.state())
         session.stats.tap = self._on_telemetry
         session.add_listener(self._on_event)
 

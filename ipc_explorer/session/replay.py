@@ -23,6 +23,7 @@ import msgpack
 from ipc_explorer.session.config import SessionConfig, UsageError
 from ipc_explorer.session.recording import FORMAT, KINDS, VERSION, RecordingError
 from ipc_explorer.session.session import Session
+from ipc_explorer.session.stats import SideState
 from ipc_explorer.transports import TransportOptions
 
 MAX_FILE = 1 << 30
@@ -185,6 +186,8 @@ def _shape_problem(record: Any) -> str | None:
         return "no time stamp or kind"
     if kind == "telemetry":
         return _telemetry_problem(record.get("rec"))
+    if kind == "state":
+        return _state_problem(record.get("stats"))
     if kind == "facts":
         checks = {
             "problems": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
@@ -255,6 +258,41 @@ def _telemetry_problem(rec: Any) -> str | None:
     return None
 
 
+def _state_problem(state: Any) -> str | None:
+    """The stats of a recording that began mid-session: two sides shaped like telemetry,
+    histograms of whole buckets, samples, and the throughput window's points."""
+    if not isinstance(state, dict):
+        return "a state that is not a map"
+    sides = state.get("sides")
+    if not isinstance(sides, dict) or set(sides) != set(SIDES):
+        return "a state without both sides"
+    allowed = set(SideState.__dataclass_fields__)
+    for name, side in sides.items():
+        if not isinstance(side, dict) or side.get("side") != name or set(side) - allowed:
+            return "a state with a bad side"
+        if why := _telemetry_problem(side):
+            return f"a state whose {name} has {why}"
+        before = side.get("before", {})
+        if not isinstance(before, dict) or not all(_number(v) for v in before.values()):
+            return "a state with bad earlier counts"
+        if not isinstance(side.get("exit_code"), int | None):
+            return "a state with a bad exit code"
+    hists = state.get("hists")
+    if _telemetry_problem({"side": "sender", "hist": hists}) or not isinstance(hists, dict):
+        return "a state with bad histograms"
+    points = state.get("rate_points")
+    if not isinstance(points, list) or not all(
+        isinstance(p, list) and len(p) == 3 and all(isinstance(v, int) for v in p) for p in points
+    ):
+        return "a state with bad throughput points"
+    recent = state.get("recent")
+    if not isinstance(recent, list) or not all(_sample_ok(x) for x in recent):
+        return "a state with a bad message sample"
+    if not all(isinstance(state.get(k), int) for k in ("sample_count", "records")):
+        return "a state with bad counters"
+    return None
+
+
 def _sample_ok(sample: Any) -> bool:
     return (
         isinstance(sample, dict)
@@ -321,6 +359,8 @@ class ReplayedSession(Session):
         kind = record["k"]
         if kind == "telemetry":
             self.stats.apply(record["rec"])
+        elif kind == "state":
+            self.stats.load_state(record["stats"])
         elif kind == "replace":
             self.stats.replace_receiver()
         elif kind == "facts":

@@ -114,6 +114,30 @@ class SessionStats:
         if side is self.receiver and "received" in side.counts:
             self._rate_points.append((side.t, side.count("received"), side.count("payload_bytes")))
 
+    # -- a recording that starts mid-session begins with the state so far ------------------
+    def state(self) -> dict[str, Any]:
+        """Everything folded in so far, as plain values."""
+        return {
+            "sides": {s.side: dict(s.__dict__) for s in (self.sender, self.receiver)},
+            "hists": {name: dict(h.counts) for name, h in self.hists.items()},
+            "recent": list(self.recent),
+            "sample_count": self.sample_count,
+            "rate_points": [list(p) for p in self._rate_points],
+            "records": self.records,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Start again from ``state`` (what ``state()`` gave)."""
+        self.sender = SideState(**state["sides"]["sender"])
+        self.receiver = SideState(**state["sides"]["receiver"])
+        self.hists = {}
+        for name, counts in state["hists"].items():
+            self.hist(name).merge(counts)
+        self.recent = deque(state["recent"], maxlen=RECENT_MESSAGES)
+        self.sample_count = state["sample_count"]
+        self._rate_points = deque((tuple(p) for p in state["rate_points"]), maxlen=64)
+        self.records = state["records"]
+
     def new_samples(self, seen: int) -> list[dict[str, Any]]:
         """Samples that arrived after the first ``seen`` (at most what the deque still has)."""
         fresh = min(self.sample_count - seen, len(self.recent))

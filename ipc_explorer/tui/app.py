@@ -32,7 +32,7 @@ from ipc_explorer.codecs import CodecError, codec_names, get_codec
 from ipc_explorer.codecs.sample import sample_payload
 from ipc_explorer.explain.flow import explain
 from ipc_explorer.explain.step import LEFT as LEFT_STEP_MODE
-from ipc_explorer.inspector.annotated import annotate_sample, payload_of
+from ipc_explorer.inspector.annotated import annotate_sample
 from ipc_explorer.session import (
     PATTERNS,
     ChildExited,
@@ -44,16 +44,18 @@ from ipc_explorer.session import (
     SessionError,
     UsageError,
 )
+from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB
 from ipc_explorer.teach.lessons import Lesson
 from ipc_explorer.teach.why import session_diagnoses
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError
 from ipc_explorer.transports import shutdown as shutdown_transports
 from ipc_explorer.tui.bytes_view import BytesPanel
 from ipc_explorer.tui.contend_screen import ContendScreen
-from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen
+from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen, keys_help
 from ipc_explorer.tui.flow import FlowPanel
-from ipc_explorer.tui.inspector_screen import InspectorScreen
+from ipc_explorer.tui.inspector_screen import inspector_for
 from ipc_explorer.tui.lesson_panel import LessonPanel
+from ipc_explorer.tui.recording_switch import RecordingSwitch
 from ipc_explorer.tui.step_bar import StepBar
 from ipc_explorer.tui.sync_view import SyncPanel
 from ipc_explorer.tui.themes import PROJECTOR_THEME, THEMES, textual_theme
@@ -119,6 +121,7 @@ class IpcExplorerApp(App[None]):
         Binding("full_stop", "step", "Step"),
         Binding("w", "why", "Why blocked"),
         Binding("a", "lesson_answer", "Lesson answer", show=False),
+        Binding("R", "record", "Record to a file (again: stop)", show=False),
     ]
 
     def __init__(
@@ -127,6 +130,8 @@ class IpcExplorerApp(App[None]):
         live: bool = True,
         theme: str = "default",
         lesson: Lesson | None = None,
+        record: str | None = None,
+        record_limit: float = DEFAULT_LIMIT_MIB,
     ) -> None:
         """``live=False`` starts no session and no refresh timer: the caller sets ``session``
         and calls ``refresh_panels`` (snapshot tests draw recorded telemetry that way).
@@ -147,6 +152,7 @@ class IpcExplorerApp(App[None]):
         self._selected_seq: int | None = None
         self._want_injected = False
         self._refresh_failed = False
+        self.recording = RecordingSwitch(self.notify, record, record_limit)
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -196,6 +202,7 @@ class IpcExplorerApp(App[None]):
         self.query_one(BytesPanel).message = None
         session = Session(self.config, self._on_engine_event)
         self.session = session
+        self.recording.session_created(session)
         self._update_subtitle()
         try:
             await session.start()
@@ -208,6 +215,7 @@ class IpcExplorerApp(App[None]):
     async def _stop_session(self) -> None:
         if self.session is not None:
             await self.session.stop(drain=False)
+        self.recording.stop()
 
     def _freeze_heap(self) -> None:
         gc.collect()
@@ -283,8 +291,9 @@ class IpcExplorerApp(App[None]):
         cfg = self.config
         rate = "max" if cfg.rate is None else f"{cfg.rate:g}/s"
         nagle = "  Nagle on" if cfg.options.nagle else ""
+        recording = "  ● recording" if self.recording.active else ""
         parts = (cfg.mechanism, cfg.format, cfg.pattern, f"{cfg.size} B", rate)
-        self.sub_title = " · ".join(parts) + nagle
+        self.sub_title = " · ".join(parts) + nagle + recording
 
     # -- actions ---------------------------------------------------------------------------
     async def action_quit(self) -> None:
@@ -431,21 +440,14 @@ class IpcExplorerApp(App[None]):
         self.push_screen(InjectScreen(initial, check), chosen)
 
     def action_help(self) -> None:
-        lines = ["# Keys", "", "| key | action |", "|---|---|"]
-        for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
-            keys = binding.key.replace("question_mark", "?").replace("equals_sign", "=")
-            keys = keys.replace("right_square_bracket", "]").replace("left_square_bracket", "[")
-            keys = keys.replace("full_stop", ".")
-            lines.append(f"| `{keys}` | {binding.description} |")
-        lines += [
+        notes = [
             "| `ctrl+p` | command palette: every action by name |",
             "| `tab` | move between the message list, the hex view and the tree |",
             "",
             "In the bytes panel, moving in the tree highlights the node's bytes; moving in the hex "
             "(arrow keys, or a click) selects the node of the byte under the cursor.",
         ]
-        self.push_screen(TextScreen("\n".join(lines)))
+        self.push_screen(TextScreen(keys_help(self.BINDINGS, notes)))
 
     def action_contend(self) -> None:
         """The lab runs processes of its own: the flow is paused meanwhile, so that the two do
@@ -468,30 +470,20 @@ class IpcExplorerApp(App[None]):
         self.push_screen(self.lab, back)
 
     def action_inspect(self) -> None:
-        """The inspector on the selected message (or the latest), compared with the message
-        marked with b, or else with the one before it."""
-        payload, previous, framing, previous_name = b"", None, None, "the previous message"
-        session = self.session
-        if session is not None:
-            recent = [s for s in session.stats.recent if not s.get("truncated")]
-            chosen = self._chosen_sample if self._chosen_sample in recent else None
-            chosen = chosen or (recent[-1] if recent else None)
-            if chosen is not None:
-                payload = payload_of(chosen)
-                framing = (self.config.mechanism, chosen["framing_size"])
-                base = self._diff_base
-                if base is not None and base["seq"] != chosen["seq"]:
-                    previous = payload_of(base)
-                    previous_name = f"message {base['seq']} (marked with b)"
-                else:
-                    older = [s for s in recent if s["seq"] < chosen["seq"]]
-                    if older:
-                        before = max(older, key=lambda s: s["seq"])
-                        previous = payload_of(before)
-                        previous_name = f"message {before['seq']}, the one before"
+        recent = self.session.stats.recent if self.session is not None else ()
         self.push_screen(
-            InspectorScreen(payload, self.config.format, previous, framing, previous_name)
+            inspector_for(
+                recent,
+                self._chosen_sample,
+                self._diff_base,
+                self.config.mechanism,
+                self.config.format,
+            )
         )
+
+    def action_record(self) -> None:
+        self.recording.toggle(self.session)
+        self._update_subtitle()
 
     def action_mark_diff_base(self) -> None:
         """Mark the selected message; the inspector then compares the next one chosen with it."""
@@ -589,5 +581,8 @@ class IpcExplorerApp(App[None]):
         self.start_session()
 
 
-def run_app(config: SessionConfig, theme: str = "default", lesson: Lesson | None = None) -> None:
-    IpcExplorerApp(config, theme=theme, lesson=lesson).run()
+def run_app(
+    config: SessionConfig, theme: str = "default", lesson: Lesson | None = None, **record: Any
+) -> None:
+    """``record``: ``record`` (a path) and ``record_limit`` (MiB), as --record gives them."""
+    IpcExplorerApp(config, theme=theme, lesson=lesson, **record).run()

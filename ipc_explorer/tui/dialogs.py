@@ -113,3 +113,24 @@ class TextScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def keys_help(bindings: list[Any], notes: list[str]) -> str:
+    """The help screen's text: a table of the keys, then ``notes``."""
+    lines = ["# Keys", "", "| key | action |", "|---|---|"]
+    names = {
+        "question_mark": "?",
+        "equals_sign": "=",
+        "right_square_bracket": "]",
+        "left_square_bracket": "[",
+        "full_stop": ".",
+        "comma": ",",
+        "less_than_sign": "<",
+        "greater_than_sign": ">",
+    }
+    for binding in bindings:
+        keys = binding.key
+        for name, char in names.items():
+            keys = keys.replace(name, char)
+        lines.append(f"| `{keys}` | {binding.description} |")
+    return "\n".join([*lines, *notes])

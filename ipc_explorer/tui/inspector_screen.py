@@ -8,7 +8,9 @@ or named as a file in its input line.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -19,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from ipc_explorer.codecs import Span, codec_names
-from ipc_explorer.inspector.annotated import AnnotatedMessage
+from ipc_explorer.inspector.annotated import AnnotatedMessage, payload_of
 from ipc_explorer.inspector.compare import compare_formats
 from ipc_explorer.inspector.decoder import Decoded, InputError, decode, read_input
 from ipc_explorer.inspector.diff import diff_messages
@@ -39,6 +41,34 @@ def annotated(result: Decoded) -> AnnotatedMessage:
     if result.error is not None:
         error = f"error at byte {result.error.offset}: {result.error.message}"
     return AnnotatedMessage(result.data, spans, 0, len(result.data), False, error)
+
+
+def inspector_for(
+    recent: Iterable[dict[str, Any]],
+    chosen: dict[str, Any] | None,
+    diff_base: dict[str, Any] | None,
+    mechanism: str,
+    fmt: str,
+) -> InspectorScreen:
+    """The inspector on the chosen flow message (or the latest of ``recent``), compared with
+    ``diff_base`` (marked with b), or else with the message before it."""
+    payload, previous, framing, previous_name = b"", None, None, "the previous message"
+    whole = [s for s in recent if not s.get("truncated")]
+    chosen = chosen if chosen in whole else None
+    chosen = chosen or (whole[-1] if whole else None)
+    if chosen is not None:
+        payload = payload_of(chosen)
+        framing = (mechanism, chosen["framing_size"])
+        if diff_base is not None and diff_base["seq"] != chosen["seq"]:
+            previous = payload_of(diff_base)
+            previous_name = f"message {diff_base['seq']} (marked with b)"
+        else:
+            older = [s for s in whole if s["seq"] < chosen["seq"]]
+            if older:
+                before = max(older, key=lambda s: s["seq"])
+                previous = payload_of(before)
+                previous_name = f"message {before['seq']}, the one before"
+    return InspectorScreen(payload, fmt, previous, framing, previous_name)
 
 
 class InspectorScreen(Screen):
