@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK
-from ipc_explorer.session.replay import Replay, read_recording
+from ipc_explorer.session.replay import Replay, read_session_recording
 
 
 def add_parser(sub: Any) -> None:
@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
 
 
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
-    recording = read_recording(args.file)
+    recording = read_session_recording(args.file)
     replay = Replay(recording)
     for note in recording.notes:
         err.print(f"[dim]{escape(note)}[/]")

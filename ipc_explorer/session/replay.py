@@ -1,189 +1,39 @@
-"""Reading a recording back (safe to open from a stranger) and replaying it with no processes.
-
-A recording is a series of gzip members, each a batch of MessagePack records (recording.py).
-A member's records are taken only once its CRC checks out, so a file cut short (a SIGKILL
-mid-write) or damaged replays what came before the damage, and the error says at which byte
-of the file it lies. Sizes are bounded (file, member, record), MessagePack extension types
-are refused, and every record's shape is checked before anything folds it in.
-"""
+"""Replaying a session's recording with no processes: every record checked for the types of
+what replay reads (the file itself is checked by telemetry/recording.py), folded into a
+Session that never starts, which the panels and the summary read as they read a live one."""
 
 from __future__ import annotations
 
 import copy
 import types
 import typing
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import msgpack
-
 from ipc_explorer.session.config import SessionConfig, UsageError
-from ipc_explorer.session.recording import FORMAT, KINDS, VERSION, RecordingError
+from ipc_explorer.session.recording import KINDS
 from ipc_explorer.session.session import Session
 from ipc_explorer.session.stats import SideState
+from ipc_explorer.telemetry.recording import Recording, RecordingError, read_recording
 from ipc_explorer.transports import TransportOptions
 
-MAX_FILE = 1 << 30
-#: A member holds one flush (about 0.1 s of records): far below this.
-MAX_MEMBER = 128 << 20
-MAX_RECORD = 64 << 20
-READ_CHUNK = 1 << 20
 #: Replay keeps a copy of the folded state this often, so that a step back is quick.
 CHECKPOINT_EVERY = 256
 SIDES = ("sender", "receiver")
 
 
-@dataclass
-class Recording:
-    path: Path
-    header: dict[str, Any]
-    records: list[dict[str, Any]]
-    #: Why reading stopped before the end of the file (truncated, corrupt), else None.
-    problem: str | None = None
-    skipped: int = 0  # records of kinds this version does not know
-
-    @property
-    def duration_ns(self) -> int:
-        return self.records[-1]["t"] if self.records else 0
-
-    @property
-    def notes(self) -> list[str]:
-        return [r["text"] for r in self.records if r["k"] == "note"]
+def read_session_recording(path: str | Path) -> Recording:
+    """A session's recording, every record checked for what replay reads from it."""
+    recording = read_recording(path, "session")
+    recording.keep(KINDS, _shape_problem)
+    return recording
 
 
-def _no_extensions(code: int, data: bytes) -> Any:
-    raise ValueError(f"MessagePack extension type {code} (a recording has none)")
-
-
-def read_recording(path: str | Path) -> Recording:
-    """The header and every record before the end of the file or the first damage. Raises
-    RecordingError only when nothing is usable (no such file, not a recording, no header)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        handle = path.open("rb")
-    except OSError as exc:
-        raise RecordingError(f"cannot open the recording {path}: {exc.strerror}") from None
-    if size > MAX_FILE:
-        handle.close()
-        raise RecordingError(f"{path} is {size:,} bytes: more than a recording can be")
-    header: dict[str, Any] | None = None
-    records: list[dict[str, Any]] = []
-    skipped = 0
-    problem: str | None = None
-    with handle:
-        for start, member in _members(handle, path):
-            if isinstance(member, str):
-                problem = member
-                break
-            unpacker = msgpack.Unpacker(
-                raw=False,
-                strict_map_key=False,
-                max_buffer_size=MAX_RECORD,
-                ext_hook=_no_extensions,
-            )
-            unpacker.feed(member)
-            try:
-                for record in unpacker:
-                    if header is None:
-                        header = _check_header(record, path)
-                        continue
-                    why = _shape_problem(record)
-                    if why is not None:
-                        raise ValueError(f"record {len(records) + 1}: {why}")
-                    if record["k"] in KINDS:
-                        records.append(record)
-                    else:
-                        skipped += 1
-                if unpacker.tell() != len(member):
-                    raise ValueError("the block ends inside a record")
-            except (ValueError, msgpack.UnpackException) as exc:
-                if header is None:
-                    raise RecordingError(f"{path} is not an ipc-explorer recording") from None
-                problem = f"damaged data in the block at byte {start:,} of the file: {exc}"
-                break
-    if header is None:
-        raise RecordingError(
-            f"{path} is not an ipc-explorer recording"
-            + (f" ({problem})" if problem else " (it is empty)")
-        )
-    return Recording(path, header, records, problem, skipped)
-
-
-def _members(handle: Any, path: Path):  # noqa: ANN202 - a generator of (offset, bytes | str)
-    """Each complete gzip member's bytes with its offset in the file; a string says why the
-    rest of the file cannot be read."""
-    offset = 0  # of the current member's first byte in the file
-    consumed = 0  # bytes of the file fed to the decompressor so far
-    decompressor = zlib.decompressobj(31)
-    out: list[bytes] = []
-    out_size = 0
-    pending = b""
-    while True:
-        if not pending:
-            pending = handle.read(READ_CHUNK)
-            if not pending:
-                break
-        try:
-            data = decompressor.decompress(pending, MAX_MEMBER + 1 - out_size)
-        except zlib.error as exc:
-            yield offset, f"damaged data in the block at byte {offset:,} of the file ({exc})"
-            return
-        out.append(data)
-        out_size += len(data)
-        if out_size > MAX_MEMBER:
-            yield offset, f"the block at byte {offset:,} unpacks to more than {MAX_MEMBER:,} bytes"
-            return
-        if decompressor.eof:
-            used = len(pending) - len(decompressor.unused_data)
-            consumed += used
-            yield offset, b"".join(out)
-            offset = consumed
-            pending = decompressor.unused_data
-            decompressor = zlib.decompressobj(31)
-            out, out_size = [], 0
-        elif decompressor.unconsumed_tail:
-            consumed += len(pending) - len(decompressor.unconsumed_tail)
-            pending = decompressor.unconsumed_tail
-        else:
-            consumed += len(pending)
-            pending = b""
-    if out_size or consumed > offset:
-        yield (
-            offset,
-            (
-                f"the file ends inside the block at byte {offset:,} (cut short while it was "
-                "written): what came before it is replayed"
-            ),
-        )
-
-
-def _check_header(record: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise RecordingError(f"{path} is not an ipc-explorer recording")
-    version = record.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise RecordingError(f"{path}: the recording's version is not a number")
-    if version > VERSION:
-        raise RecordingError(
-            f"{path} was made by a newer ipc-explorer (recording version {version}; this one "
-            f"reads up to {VERSION})"
-        )
-    if record.get("kind") != "session" or not isinstance(record.get("config"), dict):
-        raise RecordingError(f"{path}: the recording's header has no session settings")
-    return record
-
-
-def _shape_problem(record: Any) -> str | None:
-    """Why a record cannot be folded in, or None: types and sizes of what replay reads."""
-    if not isinstance(record, dict):
-        return "not a map"
-    t, kind = record.get("t"), record.get("k")
-    if not isinstance(t, int) or not 0 <= t < 1 << 62 or not isinstance(kind, str):
-        return "no time stamp or kind"
+def _shape_problem(record: dict[str, Any]) -> str | None:
+    """Why a record cannot be folded in, or None: the types of what replay reads."""
+    kind = record["k"]
     if kind == "telemetry":
         return _telemetry_problem(record.get("rec"))
     if kind == "state":
