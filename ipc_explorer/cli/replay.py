@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK
+from ipc_explorer.cli.step import step_result
 from ipc_explorer.session.replay import Replay, read_session_recording
 
 
@@ -38,9 +39,23 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
         err.print(f"[yellow]warning:[/] {escape(recording.problem)}")
     if args.json:
         replay.seek(replay.length)
-        print(json.dumps(replay.summary()))
+        summary = replay.summary()
+        if recording.header.get("command") == "step":  # what `step --json` printed
+            summary = _step_summary(replay)
+        print(json.dumps(summary))
         return EXIT_FAILED if recording.problem else EXIT_OK
     from ipc_explorer.tui.replay_app import run_replay  # Textual loads only when it draws
 
     run_replay(replay, theme=args.theme)
     return EXIT_OK
+
+
+def _step_summary(replay: Replay) -> dict[str, Any]:
+    """A step run's result again: its stages grouped by message, as ``step`` grouped them."""
+    count = replay.recording.header.get("count")
+    messages: dict[int, list[dict[str, Any]]] = {}
+    for record in replay.session.steps:
+        messages.setdefault(record["message"], []).append(record["stage"])
+    error = replay.end.get("summary", {}).get("error", "")
+    stages = [messages[i] for i in sorted(messages)]
+    return step_result(replay.session.config, count if isinstance(count, int) else 0, stages, error)

@@ -18,14 +18,16 @@ from ipc_explorer.cli.args import (
     EXIT_FAILED,
     EXIT_OK,
     add_channel_options,
+    add_record_options,
     cancel_on_signals,
     run_to_end,
     transport_options,
 )
 from ipc_explorer.codecs import codec_names
 from ipc_explorer.session import PATTERNS, Session, SessionConfig, UsageError
+from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB, SessionRecorder
 from ipc_explorer.session.session import said_by
-from ipc_explorer.teach.step import StageReport, StepError, Stepper
+from ipc_explorer.teach.step import StepError, Stepper
 from ipc_explorer.transports import MECHANISMS
 
 MAX_COUNT = 1000
@@ -41,25 +43,37 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--count", "-n", type=int, default=1, help="messages (default 1)")
     p.add_argument("--size", "-s", type=int, default=64, help="payload data bytes (default 64)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_record_options(p)
     add_channel_options(p)
     p.set_defaults(execute=execute)
 
 
 async def run_steps(
-    config: SessionConfig, count: int, progress: Callable[[str], None] | None = None
+    config: SessionConfig,
+    count: int,
+    progress: Callable[[str], None] | None = None,
+    record: str | None = None,
+    record_limit: float = DEFAULT_LIMIT_MIB,
 ) -> dict[str, Any]:
-    """Every stage of ``count`` messages; the session is removed whatever happens."""
+    """Every stage of ``count`` messages; the session is removed whatever happens.
+    ``record`` names a file that gets the session and every stage as it happens."""
     session = Session(config, said_by(progress) if progress else None)
+    recorder = None
+    if record:
+        recorder = SessionRecorder(session, record, record_limit, command="step", count=count)
+        recorder.start()
     cancel_on_signals()
-    messages: list[dict[str, Any]] = []
+    messages: list[list[dict[str, Any]]] = []
     error = ""
     try:
         await session.start()
         stepper = Stepper(session)
         await stepper.enter()
-        for _ in range(count):
-            reports = await stepper.one_message()
-            messages.append(_message(reports))
+        for index in range(count):
+            messages.append([report.as_json() for report in await stepper.one_message()])
+            if recorder is not None:
+                for stage in messages[-1]:
+                    recorder.add_step(stage, message=index)
         await stepper.leave()
     except StepError as exc:
         error = str(exc)
@@ -67,6 +81,19 @@ async def run_steps(
         raise KeyboardInterrupt from None
     finally:
         await asyncio.shield(session.stop(drain=False))
+        result = step_result(config, count, messages, error)
+        if recorder is not None:
+            recorder.close({**result, "messages": len(result["messages"])})
+            if progress is not None:
+                progress(recorder.said())
+    return result
+
+
+def step_result(
+    config: SessionConfig, count: int, stages: list[list[dict[str, Any]]], error: str
+) -> dict[str, Any]:
+    """What ``step --json`` prints, from each message's stage reports (live, or recorded)."""
+    messages = [m for m in map(_message, stages) if m is not None]
     return {
         "mechanism": config.mechanism,
         "format": config.format,
@@ -79,15 +106,19 @@ async def run_steps(
     }
 
 
-def _message(reports: list[StageReport]) -> dict[str, Any]:
-    send = next(r for r in reports if r.stage == "send")
+def _message(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One message's stages, or None for a message whose send stage never came."""
+    send = next((r for r in reports if r["stage"] == "send"), None)
+    if send is None or not isinstance(send.get("reported"), dict):
+        return None
     return {
-        "seq": reports[0].seq,
-        "wire_bytes": send.reported.get("wire_bytes"),
+        "seq": reports[0]["seq"],
+        "wire_bytes": send["reported"].get("wire_bytes"),
         "payload_bytes": next(
-            (r.reported["payload_bytes"] for r in reports if "payload_bytes" in r.reported), None
+            (r["reported"]["payload_bytes"] for r in reports if "payload_bytes" in r["reported"]),
+            None,
         ),
-        "stages": [r.as_json() for r in reports],
+        "stages": reports,
     }
 
 
@@ -105,9 +136,8 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
         step=True,
     )
     config.validate()
-    result = run_to_end(
-        run_steps(config, args.count, lambda text: err.print(f"[dim]{escape(text)}[/]"))
-    )
+    said = lambda text: err.print(f"[dim]{escape(text)}[/]")  # noqa: E731
+    result = run_to_end(run_steps(config, args.count, said, args.record, args.record_limit))
     if args.json:
         print(json.dumps(result))
     else:

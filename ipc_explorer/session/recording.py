@@ -23,7 +23,7 @@ from ipc_explorer.telemetry.recording import (
 from ipc_explorer.transports.base import redact
 
 #: Record kinds of a session's recording (others, from a newer writer, are skipped).
-KINDS = ("state", "telemetry", "replace", "event", "facts", "note", "end")
+KINDS = ("state", "telemetry", "replace", "event", "facts", "step", "note", "end")
 
 
 def config_to_dict(config: SessionConfig) -> dict[str, Any]:
@@ -44,9 +44,17 @@ class SessionRecorder:
     """Records one Session: the telemetry folded into its stats, its events, and its facts
     (problems, receivers, exit codes, the other host's clock) whenever they change."""
 
-    def __init__(self, session: Any, path: str | Path, limit_mib: float = DEFAULT_LIMIT_MIB):
+    def __init__(
+        self,
+        session: Any,
+        path: str | Path,
+        limit_mib: float = DEFAULT_LIMIT_MIB,
+        **about: Any,
+    ) -> None:
+        """``about``: more of the header (``command="step"``, ``count``: a step run)."""
         self.session = session
         header = {
+            **about,
             "kind": "session",
             "started_unix": time.time(),
             "host": socket.gethostname(),
@@ -114,6 +122,10 @@ class SessionRecorder:
         if changed:
             self._facts.update(changed)
             self._guarded(self.writer.add, "facts", **changed)
+
+    def add_step(self, stage: dict[str, Any], message: int) -> None:
+        """One stage of step mode: its narration, and what the kernel held after it."""
+        self._guarded(self.writer.add, "step", stage=stage, message=message)
 
     def said(self) -> str:
         """One line for the user: where it went, how big, and whether the cap cut it."""

@@ -54,6 +54,13 @@ def _shape_problem(record: dict[str, Any]) -> str | None:
         event = record.get("event")
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             return "an event without a type"
+    if kind == "step":
+        stage = record.get("stage")
+        if not isinstance(record.get("message"), int) or not isinstance(stage, dict):
+            return "a step without its stage"
+        types_ok = {"seq": int, "stage": str, "narration": str, "reported": dict, "kernel": dict}
+        if not all(isinstance(stage.get(k), t) for k, t in types_ok.items()):
+            return "a step stage with a bad field"
     if kind == "note" and not isinstance(record.get("text"), str):
         return "a note without text"
     if kind == "end" and not isinstance(record.get("summary"), dict | None):
@@ -204,6 +211,7 @@ class ReplayedSession(Session):
         cpus = header.get("cpus")
         self.cpus = cpus if isinstance(cpus, int) else None
         self.events: list[dict[str, Any]] = []
+        self.steps: list[dict[str, Any]] = []  # step mode's stages, each with its message
 
     def fold(self, record: dict[str, Any]) -> None:
         kind = record["k"]
@@ -222,6 +230,8 @@ class ReplayedSession(Session):
                 self.remote = None if remote is None else SimpleNamespace(**remote)
         elif kind == "event":
             self.events.append(record["event"])
+        elif kind == "step":
+            self.steps.append(record)
 
     def snapshot(self) -> dict[str, Any]:
         return copy.deepcopy(
@@ -233,6 +243,7 @@ class ReplayedSession(Session):
                 "clock_offset_ns": self.clock_offset_ns,
                 "remote": self.remote,
                 "events": self.events,
+                "steps": self.steps,
             }
         )
 
@@ -348,3 +359,9 @@ class Replay:
 
     def summary(self) -> dict[str, Any]:
         return self.session.summary()
+
+    @property
+    def end(self) -> dict[str, Any]:
+        """What the recorder wrote last (the run's own summary), if it closed cleanly."""
+        last = self.recording.records[-1] if self.recording.records else {}
+        return last if last.get("k") == "end" else {}

@@ -508,10 +508,11 @@ class IpcExplorerApp(App[None]):
         self.query_one(StepBar).press(session)
 
     def on_step_bar_stage_done(self, event: StepBar.StageDone) -> None:
-        """Point at the panel the stage concerns."""
+        """Point at the panel the stage concerns (and record it, when recording)."""
         for panel in self.query(".-step-focus"):
             panel.remove_class("-step-focus")
         self.query_one(f"#{event.report.panel}").add_class("-step-focus")
+        self.recording.step(event.report.as_json())
 
     def on_step_bar_left(self, _event: StepBar.Left) -> None:
         for panel in self.query(".-step-focus"):

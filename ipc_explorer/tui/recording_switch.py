@@ -54,6 +54,11 @@ class RecordingSwitch:
         self.recorder.start()
         self._notify(f"recording to {path}: R stops, `ipc-explorer replay` plays it")
 
+    def step(self, stage: dict[str, Any]) -> None:
+        """A stage of step mode, grouped in the recording by its message's sequence number."""
+        if self.recorder is not None:
+            self.recorder.add_step(stage, message=stage["seq"])
+
     def stop(self) -> None:
         """Close the file with the session's summary so far, and say where it is."""
         recorder, self.recorder = self.recorder, None

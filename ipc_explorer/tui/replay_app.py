@@ -132,6 +132,11 @@ class ReplayApp(App[None]):
         timeline.t, timeline.position = self._t, self.replay.position
         timeline.playing, timeline.speed = self.playing, self.speed
         here = self.replay.position
+        steps = self.session.steps
+        if steps and steps[-1]["stage"]["narration"]:  # step mode: what the last stage did
+            stage = steps[-1]["stage"]
+            timeline.said = f"message {stage['seq']}, {stage['stage']}: {stage['narration']}"
+            return
         last = next((a for a in reversed(self.replay.anomalies) if a.index <= here), None)
         timeline.said = f"last anomaly: {last.kind} at {clock(last.t)}, {last.text}" if last else ""
 
