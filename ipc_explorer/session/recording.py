@@ -139,7 +139,7 @@ class SessionRecorder:
             return f"the recording stopped: {self.failed}"
         line = f"recorded {writer.records:,} records to {writer.path} ({size})"
         if writer.stopped_by_limit:
-            line += f": recording stopped at {writer.limit / (1 << 20):g} MiB"
+            line += f": recording stopped at {writer.limit_mib:g} MiB"
         return line
 
     def close(self, summary: dict[str, Any] | None = None) -> None:

@@ -49,6 +49,7 @@ class RecordingWriter:
 
     def __init__(self, path: str | Path, header: dict[str, Any], limit_mib: float) -> None:
         self.path = Path(path)
+        self.limit_mib = limit_mib
         self.limit = int(limit_mib * 1024 * 1024)
         self._t0 = time.monotonic_ns()
         self._packer = msgpack.Packer(use_bin_type=True)
@@ -96,7 +97,7 @@ class RecordingWriter:
             return
         if self.written + len(data) > self.limit and self.records > 1:
             self.stopped_by_limit = True
-            mib = self.limit / (1024 * 1024)
+            mib = self.limit_mib
             note = {"t": self.now(), "k": "note", "text": f"recording stopped at {mib:g} MiB"}
             self.records += 1
             self._write(_member(self._packer.pack(note)))
