@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,8 +23,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from ipc_explorer.cli.run import print_summary, run_session  # noqa: E402
 from ipc_explorer.session import SessionConfig  # noqa: E402
+from ipc_explorer.session.replay import Replay, read_session_recording  # noqa: E402
 from ipc_explorer.teach.lessons import get_lesson  # noqa: E402
 from ipc_explorer.tui.app import IpcExplorerApp  # noqa: E402
+from ipc_explorer.tui.replay_app import ReplayApp  # noqa: E402
 
 SIZE = (160, 48)
 #: A small terminal, or a projector's large font: every panel in its compact form.
@@ -78,6 +81,24 @@ def run(config: SessionConfig) -> Shot:
         print(f"wrote screenshots/{name}.svg")
 
     return shoot
+
+
+def replay(config: SessionConfig, keys: list[str]) -> Shot:
+    """`ipc-explorer replay` on a run of ``config`` recorded here, after ``keys``."""
+
+    async def shoot(name: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "run.ipcx"
+            await run_session(config, record=str(path))
+            app = ReplayApp(Replay(read_session_recording(path)), autoplay=False)
+            async with app.run_test(size=MEDIUM) as pilot:
+                for key in keys:
+                    await pilot.press(key)
+                await pilot.pause(0.5)
+                app.save_screenshot(f"{name}.svg", str(HERE))
+        print(f"wrote screenshots/{name}.svg")
+
+    return lambda name: asyncio.run(shoot(name))
 
 
 def decode_malformed(name: str) -> None:
@@ -160,6 +181,10 @@ SHOTS: dict[str, Shot] = {
         lesson="full-pipe",
         size=SMALL,
         theme="projector",
+    ),
+    # A recording replayed: a UDP run that dropped datagrams, stopped at its second anomaly.
+    "replay-udp": replay(
+        SessionConfig(mechanism="udp", format="msgpack", count=60000, size=512), ["n", "n"]
     ),
     # The inspector (key d) on a flow message: bytes and tree, every format, the diff.
     "inspector": app(SessionConfig(mechanism="unix-stream", format="msgpack", rate=100), ["d"]),

@@ -13,10 +13,12 @@ import msgpack
 import pytest
 
 from ipc_explorer.session import Session, SessionConfig
+from ipc_explorer.session.replay import Replay, read_session_recording
 from ipc_explorer.teach.lessons import get_lesson
 from ipc_explorer.teach.step import report_from_json
 from ipc_explorer.teach.why import diagnosis_from_json
 from ipc_explorer.tui.app import IpcExplorerApp
+from ipc_explorer.tui.replay_app import ReplayApp
 from ipc_explorer.tui.step_bar import StepBar
 from ipc_explorer.tui.why_screen import WhyScreen
 
@@ -164,3 +166,20 @@ def test_a_lesson_on_a_projector_at_80x24_with_its_answer(snap_compare):
     assert snap_compare(
         lesson_app("projector"), terminal_size=(80, 24), press=["a"], run_before=show
     )
+
+
+REPLAY = Path(__file__).parent / "data" / "udp-replay.ipcx"
+
+
+def replay_app(theme: str = "default") -> ReplayApp:
+    """A real UDP run that dropped datagrams (tests/data/record_replay.py recorded it)."""
+    return ReplayApp(Replay(read_session_recording(REPLAY)), theme=theme, autoplay=False)
+
+
+def test_replay_at_the_first_anomaly(snap_compare):
+    """The timeline under the panels: paused at the first loss, marks at every anomaly."""
+    assert snap_compare(replay_app(), terminal_size=SIZE, press=["n"])
+
+
+def test_replay_on_a_projector_at_80x24(snap_compare):
+    assert snap_compare(replay_app("projector"), terminal_size=(80, 24), press=["end"])

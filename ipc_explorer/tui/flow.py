@@ -184,13 +184,17 @@ class FlowPanel(Vertical):
     def on_descendant_blur(self) -> None:
         self._set_label()
 
-    def update_view(self, stats: SessionStats, mechanism: str, pattern: str, lossy: bool) -> None:
+    def update_view(
+        self, stats: SessionStats, mechanism: str, pattern: str, lossy: bool, now: bool = False
+    ) -> None:
+        """``now``: the list too, at once (a replay moved to another moment)."""
         self._view = (stats, mechanism, pattern, lossy)
         self._update_diagram(stats, mechanism, pattern, lossy)
         # The list moves at a reading pace (nobody reads rows ten times a second), and holds
         # still while the user browses it.
         self._ticks += 1
-        if self._ticks % LIST_EVERY_TICKS != 1 or self.query_one(DataTable).has_focus:
+        paced = self._ticks % LIST_EVERY_TICKS != 1 or self.query_one(DataTable).has_focus
+        if paced and not now:
             return
         fresh = stats.new_samples(self._seen)
         self._seen = stats.sample_count

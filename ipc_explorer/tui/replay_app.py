@@ -138,12 +138,14 @@ class ReplayApp(App[None]):
             timeline.said = f"message {stage['seq']}, {stage['stage']}: {stage['narration']}"
             return
         last = next((a for a in reversed(self.replay.anomalies) if a.index <= here), None)
-        timeline.said = f"last anomaly: {last.kind} at {clock(last.t)}, {last.text}" if last else ""
+        timeline.said = f"{last.kind} at {clock(last.t)}: {last.text}" if last else ""
 
     def refresh_panels(self) -> None:
-        stats, cfg = self.session.stats, self.config
-        self.query_one(FlowPanel).update_view(stats, cfg.mechanism, cfg.pattern, self.session.lossy)
-        self.query_one(TimingPanel).update_view(stats, cfg.pattern == "ping-pong")
+        """Every panel as it was at this moment, the list and the histogram too (a live panel
+        paces those; a replay that moved must show them now)."""
+        stats, cfg, lossy = self.session.stats, self.config, self.session.lossy
+        self.query_one(FlowPanel).update_view(stats, cfg.mechanism, cfg.pattern, lossy, now=True)
+        self.query_one(TimingPanel).update_view(stats, cfg.pattern == "ping-pong", now=True)
         self.query_one(SyncPanel).update_view(stats, cfg.mechanism)
 
     # -- keys ------------------------------------------------------------------------------

@@ -47,13 +47,23 @@ class Timeline(Widget):
 
     def render(self) -> Text:
         palette = palette_for(self.app.theme)
-        state = "▶ playing" if self.playing else "❚❚ paused"
-        head = Text()
-        head.append(f"{state} {self.speed:g}×", style=palette.heading)
+        width = self.size.width
+        narrow = width < 100  # 80x24: the short forms, so that the bar keeps its line
+        state = (
+            ("▶" if narrow else "▶ playing") if self.playing else ("❚❚" if narrow else "❚❚ paused")
+        )
+        head = Text(no_wrap=True, overflow="ellipsis")
+        head.append(f"{state} {self.speed:g}x", style=palette.heading)
         head.append(f"  {clock(self.t)} / {clock(self.duration)}", style=palette.number)
-        head.append(f"  record {self.position:,} of {self.length:,}", style=palette.label)
+        where = (
+            f"{self.position:,}/{self.length:,}"
+            if narrow
+            else (f"record {self.position:,} of {self.length:,}")
+        )
+        head.append(f"  {where}", style=palette.label)
         if self.said:
             head.append(f"  {self.said}", style=palette.hint)
+        head.truncate(max(width, 1), overflow="ellipsis")
         return Text("\n").join([head, self._bar(palette)])
 
     def _bar(self, palette: object) -> Text:

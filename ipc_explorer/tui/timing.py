@@ -62,12 +62,13 @@ class TimingPanel(Vertical):
     def reset(self) -> None:
         self._rates.extend([0.0] * HISTORY)
 
-    def update_view(self, stats: SessionStats, pingpong: bool) -> None:
+    def update_view(self, stats: SessionStats, pingpong: bool, now: bool = False) -> None:
+        """``now``: the histogram too, at once (a replay moved to another moment)."""
         self._rates.append(stats.rate_now()[0])
         self.query_one(Sparkline).data = list(self._rates)
         self._view = (stats, pingpong)
         # A histogram changes shape slowly: once a second is plenty.
-        self._draw(histogram=self._ticks % 10 == 0)
+        self._draw(histogram=now or self._ticks % 10 == 0)
         self._ticks += 1
 
     def _draw(self, histogram: bool = True) -> None:
