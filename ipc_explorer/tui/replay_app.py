@@ -125,6 +125,9 @@ class ReplayApp(App[None]):
             self.query_one(FlowPanel).reset()
             self.query_one(TimingPanel).reset()
         self.refresh_panels()
+        recent = replay.session.stats.recent
+        if recent and self._chosen_sample not in recent:  # gone from the list: the latest
+            self.query_one(FlowPanel).show(recent[-1])
         self._show_state()
 
     def _show_state(self) -> None:
