@@ -23,6 +23,7 @@ from ipc_explorer.cli import (
     remote,
     replay,
     run,
+    serve,
     step,
     why,
 )
@@ -34,7 +35,7 @@ from ipc_explorer.session.recording import RecordingError
 from ipc_explorer.transports import MessageTooLarge, TransportError
 
 #: Each command module adds its sub-parser, which names the function that executes it.
-COMMANDS = (run, bench, contend, decode, diff, step, why, lesson, remote, replay)
+COMMANDS = (run, bench, contend, decode, diff, step, why, lesson, remote, replay, serve)
 #: Errors that mean "you asked for something that cannot be": exit status 2.
 USAGE_ERRORS = (
     UsageError,

@@ -29,7 +29,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add_record_options(parser)
 
 
-def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
+def session_config(args: argparse.Namespace) -> SessionConfig:
+    """The app's session from its options, checked (``serve`` checks its tabs' with it)."""
     config = SessionConfig(
         mechanism=args.mechanism,
         format=args.format,
@@ -39,6 +40,11 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
         remote_token_file=args.token_file,
     )
     config.validate()
+    return config
+
+
+def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
+    config = session_config(args)
     from ipc_explorer.tui.app import run_app  # Textual loads only when the app runs
 
     run_app(config, theme=args.theme, record=args.record, record_limit=args.record_limit)
