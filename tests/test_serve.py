@@ -123,6 +123,19 @@ def test_a_tab_runs_the_app_its_keys_reach_it_and_closing_it_leaves_nothing(brow
     assert not temp_dirs() - tmp_before
 
 
+def test_q_in_a_tab_quits_its_app_and_the_page_says_the_session_ended(browser, serve):
+    shm_before = ipcx_shm()
+    served = serve("-m", "shm")
+    page, _ = open_tab(browser, served.url)
+    wait_for_screen(page, "Flow")
+    assert wait_until(lambda: ipcx_shm() - shm_before, 10)
+    press(page, "q")
+    page.wait_for_selector("body.-closed", state="attached", timeout=10_000)  # "Session ended"
+    assert wait_until(lambda: nothing_left(served.server, shm_before), 10)
+    out = stop_serve(served.proc)
+    assert "tab 1 closed (0 of 8 sessions)" in out and "Traceback" not in out
+
+
 def test_a_tab_beyond_the_limit_is_told_so_and_starts_nothing(browser, serve):
     served = serve("--max-sessions", "1")
     server, url = served.server, served.url

@@ -9,6 +9,7 @@ import contextlib
 import errno
 import ipaddress
 import itertools
+import json
 import os
 import re
 import shlex
@@ -22,8 +23,8 @@ from aiohttp import WSCloseCode, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
-#: How long a tab's app has at each step of its end: to quit when asked, then after SIGTERM
-#: (the app's clean quit, with a hard exit of its own 4 s later), then after SIGKILL.
+#: How long a tab's app has to go after SIGTERM (its clean quit, with a hard exit of its own
+#: 4 s later), then after SIGKILL.
 END_STEP_S = 5.0
 #: The Host headers the server answers: a name or an address, and a port.
 HOST_HEADER = re.compile(r"([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:\d+)?")
@@ -76,7 +77,7 @@ class TabServer(Server):
         self.say, self.warn = say, warn
         self.loopback_only = is_loopback(host)
         self.urls: list[str] = []
-        self._tabs: dict[web.WebSocketResponse, AppService] = {}
+        self._tabs: dict[web.WebSocketResponse, TabApp] = {}
         self._sockets: set[web.WebSocketResponse] = set()  # refused pages' too
         self._numbers = itertools.count(1)
 
@@ -203,7 +204,7 @@ class TabServer(Server):
             pass
 
     async def _run_tab(self, socket: web.WebSocketResponse, width: int, height: int) -> None:
-        tab = AppService(
+        tab = TabApp(
             self.command,
             write_bytes=socket.send_bytes,
             write_str=socket.send_str,
@@ -223,31 +224,64 @@ class TabServer(Server):
             del self._tabs[socket]
             self.say(f"{name} closed ({len(self._tabs)} of {self.max_sessions} sessions)")
 
-    async def _end(self, tab: AppService, name: str) -> None:
-        """Ask the app to quit (textual-serve's quit message: the app exits and its exit hook
-        stops the children and removes the kernel objects), then wait for the process itself,
-        reading what it still writes; an app that does not go in time gets SIGTERM, SIGKILL."""
-        process = getattr(tab, "_process", None)  # where textual-serve 1.1 keeps it
+    async def _end(self, tab: TabApp, name: str) -> None:
+        """End the app (its clean quit, see TabApp) and wait for the process itself; one that
+        has not gone in time, though its own hard exit comes 4 s after SIGTERM, gets SIGKILL."""
 
         async def gone() -> None:
-            await tab.stop()
-            if process is not None:
-                for stream in (process.stdout, process.stderr):
-                    while stream is not None and await stream.read(1 << 16):
-                        pass
-                await process.wait()
+            await tab.stop()  # SIGTERM, then its output to the end
+            if tab.process is not None:
+                await tab.process.wait()
 
         ending = asyncio.ensure_future(gone())
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            done, _ = await asyncio.wait({ending}, timeout=END_STEP_S)
-            if done or process is None:
-                break
-            self.say(f"{name}: its app did not quit; {sig.name}")
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(sig)
         await asyncio.wait({ending}, timeout=END_STEP_S)
+        if not ending.done() and tab.process is not None:
+            self.say(f"{name}: its app did not quit in {END_STEP_S:g} s; SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                tab.process.kill()
+            await asyncio.wait({ending}, timeout=END_STEP_S)
         if not ending.done():
             ending.cancel()
-            self.say(f"{name}: its app could not be ended (pid {process.pid})")
+            self.say(f"{name}: its app could not be ended")
         elif not ending.cancelled() and ending.exception() is not None:
             self.say(f"{name}: {ending.exception()}")
+
+
+class TabApp(AppService):
+    """textual-serve's app process, ended the app's own clean way: SIGTERM (children stopped,
+    kernel objects removed, a private broker stopped) instead of textual-serve's quit message,
+    which exits at once and leaves that to the app's exit hook; and its output read to the end
+    even once the page has gone, so that the app never blocks writing it."""
+
+    page_gone = False
+    #: The app said it is leaving (q in the tab): a SIGTERM now would find it half gone.
+    app_leaving = False
+
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        return getattr(self, "_process", None)  # where textual-serve 1.1 keeps it
+
+    async def send_meta(self, data: dict[str, str | None | int | bool]) -> bool:
+        if data.get("type") != "quit" or self.process is None:
+            return await super().send_meta(data)
+        if self.app_leaving:
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        return True
+
+    async def on_data(self, payload: bytes) -> None:
+        if not self.page_gone:
+            try:
+                await super().on_data(payload)
+            except ConnectionError:
+                self.page_gone = True
+
+    async def on_meta(self, data: bytes) -> None:
+        with contextlib.suppress(ValueError, AttributeError):
+            self.app_leaving |= json.loads(data).get("type") == "exit"
+        if not self.page_gone:
+            try:
+                await super().on_meta(data)
+            except ConnectionError:
+                self.page_gone = True
