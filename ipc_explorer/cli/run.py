@@ -25,6 +25,7 @@ from ipc_explorer.cli.args import (
 from ipc_explorer.session import PATTERNS, Session, SessionConfig
 from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB, SessionRecorder
 from ipc_explorer.session.session import said_by
+from ipc_explorer.teach.why import session_diagnoses
 from ipc_explorer.transports import MECHANISMS
 
 
@@ -78,7 +79,10 @@ async def run_session(
     ``progress`` hears the slow set-up steps (a broker starting); ``record`` names a file
     that gets everything as it happens, closed with the summary."""
     session = Session(config, said_by(progress) if progress else None)
-    recorder = SessionRecorder(session, record, record_limit) if record else None
+    recorder = None
+    if record:
+        why = lambda: [d.as_json() for d in session_diagnoses(session)]  # noqa: E731
+        recorder = SessionRecorder(session, record, record_limit, why=why)
     summary: dict[str, Any] | None = None
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()

@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from ipc_explorer.telemetry.recording import (
 from ipc_explorer.transports.base import redact
 
 #: Record kinds of a session's recording (others, from a newer writer, are skipped).
-KINDS = ("state", "telemetry", "replace", "event", "facts", "step", "note", "end")
+KINDS = ("state", "telemetry", "replace", "event", "facts", "step", "why", "note", "end")
+#: How often a recorder that can ask the kernel why each child waits (``why``) writes it down.
+WHY_EVERY_S = 1.0
 
 
 def config_to_dict(config: SessionConfig) -> dict[str, Any]:
@@ -49,10 +52,14 @@ class SessionRecorder:
         session: Any,
         path: str | Path,
         limit_mib: float = DEFAULT_LIMIT_MIB,
+        why: Callable[[], list[dict[str, Any]]] | None = None,
         **about: Any,
     ) -> None:
-        """``about``: more of the header (``command="step"``, ``count``: a step run)."""
+        """``why``: each child's why-blocked diagnosis as JSON, from the kernel (a front end
+        passes teach's); written once a second. ``about``: more of the header
+        (``command="step"``, ``count``: a step run)."""
         self.session = session
+        self._why = why
         header = {
             **about,
             "kind": "session",
@@ -80,10 +87,22 @@ class SessionRecorder:
         self._task = asyncio.get_running_loop().create_task(self._flush_often())
 
     async def _flush_often(self) -> None:
+        next_why = 0.0
         while self.failed is None:
             await asyncio.sleep(FLUSH_INTERVAL_S)
             self._note_facts()
+            if self._why is not None and time.monotonic() >= next_why:
+                next_why = time.monotonic() + WHY_EVERY_S
+                self._note_why(self._why)
             self._guarded(self.writer.flush)
+
+    def _note_why(self, why: Callable[[], list[dict[str, Any]]]) -> None:
+        try:
+            diagnoses = why()
+        except (OSError, ValueError):  # a child gone between two reads of /proc: next time
+            return
+        if diagnoses:
+            self._guarded(self.writer.add, "why", diagnoses=diagnoses)
 
     def _guarded(self, write: Any, *args: Any, **kwargs: Any) -> None:
         """A write that fails (disk full) ends the recording, never the session."""

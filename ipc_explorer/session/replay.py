@@ -61,6 +61,15 @@ def _shape_problem(record: dict[str, Any]) -> str | None:
         types_ok = {"seq": int, "stage": str, "narration": str, "reported": dict, "kernel": dict}
         if not all(isinstance(stage.get(k), t) for k, t in types_ok.items()):
             return "a step stage with a bad field"
+    if kind == "why":
+        diagnoses = record.get("diagnoses")
+        fields = {"pid": int, "role": str, "mechanism": str, "state": str, "sentence": str}
+        fields |= {"facts": dict, "sources": dict}
+        if not isinstance(diagnoses, list) or not all(
+            isinstance(d, dict) and all(isinstance(d.get(k), t) for k, t in fields.items())
+            for d in diagnoses
+        ):
+            return "a why-blocked snapshot with a bad diagnosis"
     if kind == "note" and not isinstance(record.get("text"), str):
         return "a note without text"
     if kind == "end" and not isinstance(record.get("summary"), dict | None):
@@ -212,6 +221,8 @@ class ReplayedSession(Session):
         self.cpus = cpus if isinstance(cpus, int) else None
         self.events: list[dict[str, Any]] = []
         self.steps: list[dict[str, Any]] = []  # step mode's stages, each with its message
+        #: The kernel's latest why-blocked account of each child, as it was recorded.
+        self.why: list[dict[str, Any]] = []
 
     def fold(self, record: dict[str, Any]) -> None:
         kind = record["k"]
@@ -232,6 +243,8 @@ class ReplayedSession(Session):
             self.events.append(record["event"])
         elif kind == "step":
             self.steps.append(record)
+        elif kind == "why":
+            self.why = record["diagnoses"]
 
     def snapshot(self) -> dict[str, Any]:
         return copy.deepcopy(
@@ -244,6 +257,7 @@ class ReplayedSession(Session):
                 "remote": self.remote,
                 "events": self.events,
                 "steps": self.steps,
+                "why": self.why,
             }
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ipc_explorer.session import Session
 from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB, RecordingError, SessionRecorder
+from ipc_explorer.teach.why import session_diagnoses
 
 
 class RecordingSwitch:
@@ -47,7 +48,8 @@ class RecordingSwitch:
 
     def start(self, session: Session, path: str) -> None:
         try:
-            self.recorder = SessionRecorder(session, path, self.limit_mib)
+            why = lambda: [d.as_json() for d in session_diagnoses(session)]  # noqa: E731
+            self.recorder = SessionRecorder(session, path, self.limit_mib, why=why)
         except RecordingError as exc:
             self._notify(str(exc), title="not recording", severity="error", timeout=10)
             return

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header
 from ipc_explorer.explain.flow import explain
 from ipc_explorer.inspector.annotated import annotate_sample
 from ipc_explorer.session.replay import Replay
+from ipc_explorer.teach.why import Diagnosis, diagnosis_from_json
 from ipc_explorer.tui.bytes_view import BytesPanel
 from ipc_explorer.tui.dialogs import TextScreen, keys_help
 from ipc_explorer.tui.flow import FlowPanel
@@ -24,6 +25,7 @@ from ipc_explorer.tui.sync_view import SyncPanel
 from ipc_explorer.tui.themes import PROJECTOR_THEME, THEMES, textual_theme
 from ipc_explorer.tui.timeline import Timeline, clock
 from ipc_explorer.tui.timing import TimingPanel
+from ipc_explorer.tui.why_screen import WhyScreen
 
 TICK_S = 0.1
 SPEEDS = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
@@ -56,7 +58,8 @@ class ReplayApp(App[None]):
         Binding("e", "explain", "Explain"),
         Binding("T", "toggle_theme", "Projector theme", show=False),
         Binding("s", "save_svg", "Screenshot", show=False),
-        Binding("i,k,K,p,m,f,t,r,x,w,R", "live_only", "(live only)", show=False),
+        Binding("w", "why", "Why blocked"),
+        Binding("i,k,K,p,m,f,t,r,x,R", "live_only", "(live only)", show=False),
     ]
 
     def __init__(self, replay: Replay, theme: str = "default", autoplay: bool = True) -> None:
@@ -209,6 +212,20 @@ class ReplayApp(App[None]):
         self._diff_base = sample
         self.notify(f"message {sample['seq']} is the diff base: select another, then press d")
 
+    def action_why(self) -> None:
+        """The kernel's account of each child as last recorded before this moment (a
+        recording made with --record or R takes one every second)."""
+        if not self.session.why:
+            self.notify("no why-blocked snapshot was recorded before this moment", timeout=4)
+            return
+        self.push_screen(WhyScreen(self._recorded_why))
+
+    def _recorded_why(self) -> list[Diagnosis]:
+        try:
+            return [diagnosis_from_json(d) for d in self.session.why]
+        except (KeyError, TypeError, ValueError):
+            return []
+
     def action_explain(self) -> None:
         self.push_screen(TextScreen(explain(self.config.mechanism, self.config.format)))
 
@@ -216,8 +233,8 @@ class ReplayApp(App[None]):
         notes = [
             "",
             "A recording: nothing runs, so the keys that act on processes (inject, pause, kill, "
-            "restart, why blocked) do nothing here. Click on the bar to jump; ▲ marks an "
-            "anomaly (loss, damage, a blocked writer, an error).",
+            "restart) do nothing here; `w` shows the kernel's account as last recorded. Click "
+            "on the bar to jump; ▲ marks an anomaly (loss, damage, a blocked writer, an error).",
         ]
         bindings = [b for b in self.BINDINGS if isinstance(b, Binding) and b.action != "live_only"]
         self.push_screen(TextScreen(keys_help(bindings, notes)))
