@@ -93,13 +93,15 @@ class SessionRecorder:
             self._note_facts()
             if self._why is not None and time.monotonic() >= next_why:
                 next_why = time.monotonic() + WHY_EVERY_S
-                self._note_why(self._why)
+                await self._note_why(self._why)
             self._guarded(self.writer.flush)
 
-    def _note_why(self, why: Callable[[], list[dict[str, Any]]]) -> None:
+    async def _note_why(self, why: Callable[[], list[dict[str, Any]]]) -> None:
+        """In a thread: reading a socket table in /proc takes ~10 ms on a busy host, which
+        the loop (the app's keys, the children's telemetry) should not wait for."""
         try:
-            diagnoses = why()
-        except (OSError, ValueError):  # a child gone between two reads of /proc: next time
+            diagnoses = await asyncio.to_thread(why)
+        except (OSError, ValueError, RuntimeError):  # a child gone mid-read: next second
             return
         if diagnoses:
             self._guarded(self.writer.add, "why", diagnoses=diagnoses)
