@@ -4,6 +4,7 @@ own app process, the limit on tabs, and nothing left behind when a tab or the se
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import urllib.error
@@ -152,6 +153,7 @@ def test_a_tab_beyond_the_limit_is_told_so_and_starts_nothing(browser, serve):
             const ws = new WebSocket(url);
             ws.binaryType = "arraybuffer";
             ws.onmessage = m => { done(new TextDecoder().decode(m.data)); ws.close(); };
+            setTimeout(() => done("nothing within 10 s"), 10000);
         })""",
         url.replace("http:", "ws:") + "ws",
     )
@@ -234,7 +236,8 @@ def test_only_the_servers_own_page_may_open_a_session(serve):
         (["--replay", "/"], "/ is a directory, not a recording"),
         (["--replay", "/etc/hostname", "-m", "tcp"], "--mechanism does not apply"),
         (["--record", "x.ipcx"], "--record would have every tab write the same file"),
-        (["--host", "192.0.2.999"], "cannot listen on 192.0.2.999"),
+        (["--host", "192.0.2.999"], "cannot listen on 192.0.2.999 port 0: "),  # no address
+        (["--host", "192.0.2.1"], "port 0: Cannot assign requested address"),  # not ours
     ],
 )
 def test_bad_serve_options_are_one_line_and_exit_2(args, said):
@@ -242,6 +245,18 @@ def test_bad_serve_options_are_one_line_and_exit_2(args, said):
     assert result.returncode == 2
     assert said in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert "Unknown error" not in result.stderr
+
+
+def test_another_address_than_loopback_is_served_with_a_warning(serve):
+    served = serve("--host", "0.0.0.0")
+    with urllib.request.urlopen(served.url, timeout=5) as response:  # any name: no check
+        assert response.status == 200
+    served.proc.send_signal(signal.SIGINT)
+    _, err = served.proc.communicate(timeout=20)
+    assert err.decode().strip() == (
+        "warning: serving on 0.0.0.0: anyone who can reach it can drive processes on this machine"
+    )
 
 
 def test_a_recording_is_served_to_each_tab(browser, serve, tmp_path: Path):

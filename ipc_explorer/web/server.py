@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from html import escape
@@ -109,7 +110,10 @@ class TabServer(Server):
             await web.TCPSite(runner, self.host, self.port).start()
         except OSError as exc:
             await runner.cleanup()
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            if isinstance(exc, socket.gaierror):  # the address is no address
+                reason = exc.strerror
+            else:  # asyncio's strerror repeats the address
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
             if exc.errno == errno.EADDRINUSE:
                 reason += " (another server? --port chooses another)"
             raise ServeError(f"cannot listen on {self.host} port {self.port}: {reason}") from None
