@@ -305,8 +305,9 @@ def find_anomalies(records: list[dict[str, Any]]) -> list[Anomaly]:
                 if now_blocked and not blocked:
                     found.append(Anomaly(index, t, "block", "the sender is blocked in send"))
                 blocked = now_blocked
-        elif kind == "replace":
-            last.pop("dup", None), last.pop("reorder", None), last.pop("corrupt", None)
+        elif kind == "replace":  # a new receiver counts from zero again
+            for name in ("dup", "reorder", "corrupt"):
+                last.pop(name, None)
         elif kind == "event":
             event = record["event"]
             if event.get("type") == "ChildReported" and event.get("kind") in ("error", "corrupt"):

@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgpack
 
@@ -194,7 +194,7 @@ def read_recording(path: str | Path, kind: str) -> Recording:
     blocks: list[tuple[int, int]] = []
     problem: str | None = None
     with handle:
-        for start, member in _members(handle, path):
+        for start, member in _members(handle):
             if isinstance(member, str):
                 problem = member
                 break
@@ -232,7 +232,7 @@ def read_recording(path: str | Path, kind: str) -> Recording:
     return Recording(path, header, records, problem, blocks=blocks)
 
 
-def _members(handle: Any, path: Path):  # noqa: ANN202 - a generator of (offset, bytes | str)
+def _members(handle: BinaryIO) -> Iterator[tuple[int, bytes | str]]:
     """Each complete gzip member's bytes with its offset in the file; a string says why the
     rest of the file cannot be read."""
     offset = 0  # of the current member's first byte in the file
@@ -288,7 +288,7 @@ def read_header(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise RecordingError(f"cannot open the recording {path}: {exc.strerror}") from None
     with handle:
-        for _, member in _members(handle, path):
+        for _, member in _members(handle):
             if isinstance(member, str):
                 break
             unpacker = msgpack.Unpacker(
