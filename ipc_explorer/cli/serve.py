@@ -83,11 +83,13 @@ def tab_args(args: argparse.Namespace) -> list[str]:
             "serve: --record would have every tab write the same file (R in a tab records "
             "that tab's session)"
         )
-    defaults = {"mechanism": "pipe", "format": "msgpack", "theme": "default"}
+    probe = argparse.ArgumentParser(add_help=False)
+    app.add_options(probe)
+    defaults = vars(probe.parse_args([]))  # the app's own, wherever they are set
     given = {
         dest: getattr(args, dest)
         for dest in PASSED_ON
-        if getattr(args, dest) not in (None, defaults.get(dest))
+        if getattr(args, dest) not in (None, defaults[dest])
     }
     from ipc_explorer.tui.themes import textual_theme  # the theme checked as the app does
 

@@ -52,7 +52,8 @@ def is_loopback(host: str) -> bool:
 
 def urls_for(host: str, port: int) -> list[str]:
     """What to open: on every address, this machine's loopback and its name for the others."""
-    names = ["127.0.0.1", os.uname().nodename] if host in WILDCARDS else [host]
+    here = "::1" if host == "::" else "127.0.0.1"  # "::" is IPv6 only, as asyncio binds it
+    names = [here, os.uname().nodename] if host in WILDCARDS else [host]
     return [f"http://[{n}]:{port}/" if ":" in n else f"http://{n}:{port}/" for n in names]
 
 
@@ -103,7 +104,7 @@ class TabServer(Server):
             await self._make_app(),
             handle_signals=False,
             access_log=None,
-            shutdown_timeout=3 * END_STEP_S + 5,
+            shutdown_timeout=2 * END_STEP_S + 5,  # every tab's end, at once
         )
         await runner.setup()
         try:
@@ -147,8 +148,8 @@ class TabServer(Server):
     async def on_shutdown(self, app: web.Application) -> None:
         """Every page's socket closed: each tab's handler then ends its app."""
         closing = [
-            socket.close(code=WSCloseCode.GOING_AWAY, message=b"the server stopped")
-            for socket in list(self._sockets)
+            ws.close(code=WSCloseCode.GOING_AWAY, message=b"the server stopped")
+            for ws in list(self._sockets)
         ]
         await asyncio.gather(*closing, return_exceptions=True)
 
@@ -185,47 +186,47 @@ class TabServer(Server):
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"{request.scheme}://{request.host}":
             raise web.HTTPForbidden(text="only this server's own page may open a session")
-        socket = web.WebSocketResponse(heartbeat=15)
-        await socket.prepare(request)
-        self._sockets.add(socket)
+        ws = web.WebSocketResponse(heartbeat=15)
+        await ws.prepare(request)
+        self._sockets.add(ws)
         try:
             if self.full:
-                await self._refuse(socket)
+                await self._refuse(ws)
             else:
                 width = to_int(request.query.get("width", "80"), 80)
                 height = to_int(request.query.get("height", "24"), 24)
-                await self._run_tab(socket, width, height)
+                await self._run_tab(ws, min(max(width, 20), 1000), min(max(height, 5), 500))
         finally:
-            self._sockets.discard(socket)
-        return socket
+            self._sockets.discard(ws)
+        return ws
 
-    async def _refuse(self, socket: web.WebSocketResponse) -> None:
+    async def _refuse(self, ws: web.WebSocketResponse) -> None:
         """The refusal in the page's terminal; the socket stays open until the page goes (a
         closed one would cover the page with textual-serve's "Session ended")."""
         self.say("a tab was refused: every session is in use")
-        await socket.send_bytes(f"\r\n  {self.refusal()}\r\n".encode())
-        async for _message in socket:
+        await ws.send_bytes(f"\r\n  {self.refusal()}\r\n".encode())
+        async for _message in ws:
             pass
 
-    async def _run_tab(self, socket: web.WebSocketResponse, width: int, height: int) -> None:
+    async def _run_tab(self, ws: web.WebSocketResponse, width: int, height: int) -> None:
         tab = TabApp(
             self.command,
-            write_bytes=socket.send_bytes,
-            write_str=socket.send_str,
-            close=socket.close,
+            write_bytes=ws.send_bytes,
+            write_str=ws.send_str,
+            close=ws.close,
             download_manager=self.download_manager,
         )
-        self._tabs[socket] = tab
+        self._tabs[ws] = tab
         name = f"tab {next(self._numbers)}"
         self.say(f"{name} opened ({len(self._tabs)} of {self.max_sessions} sessions)")
         try:
             await tab.start(width, height)
-            await self._process_messages(socket, tab)
+            await self._process_messages(ws, tab)
         except Exception as exc:  # a page that sends what no page of ours sends
             self.say(f"{name}: {type(exc).__name__} {exc}".rstrip())
         finally:
             await self._end(tab, name)
-            del self._tabs[socket]
+            del self._tabs[ws]
             self.say(f"{name} closed ({len(self._tabs)} of {self.max_sessions} sessions)")
 
     async def _end(self, tab: TabApp, name: str) -> None:
