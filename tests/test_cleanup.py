@@ -68,7 +68,9 @@ def assert_names_gone(names: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "mechanism", ["shm", "mq", "fifo", "unix-stream", "unix-dgram", "pipe", "tcp", "udp", "http"]
+    "mechanism",
+    ["shm", "mq", "fifo", "unix-stream", "unix-dgram", "pipe", "tcp", "udp", "http", "http-close"]
+    + ["https", "https-close"],
 )
 def test_sigkill_of_the_parent_leaves_nothing_within_two_seconds(mechanism):
     shm_before, tmp_before = shm_entries(), temp_dirs()

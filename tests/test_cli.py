@@ -148,6 +148,9 @@ def test_bench_compares_every_mechanism_sorted_by_latency():
         "shm",
         "mq",
         "http",
+        "http-close",
+        "https",
+        "https-close",
         "amqp",
     }
     latencies = [row["rtt_p50_us"] for row in rows]

@@ -23,6 +23,11 @@ HELD_BY = {
     "unix-stream": ("queued_bytes", "wire"),
     "tcp": ("queued_bytes", "wire"),
     "http": ("queued_bytes", "wire"),
+    "http-close": ("queued_bytes", "wire"),
+    "https": ("queued_bytes", "wire"),  # the request's TLS records, byte for byte
+    # the send's bytes include the ClientHello, which the held server answered (so that the
+    # handshake could finish): its socket holds the client's Finished and the request
+    "https-close": ("queued_bytes", "some"),
     "udp": ("next_datagram_bytes", "wire"),
     "unix-dgram": ("next_datagram_bytes", "wire"),
     "mq": ("queue_depth", 1),

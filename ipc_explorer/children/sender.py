@@ -10,6 +10,7 @@ from zlib import crc32
 from ipc_explorer.children.runtime import ChildRuntime
 from ipc_explorer.codecs import CodecError, get_codec
 from ipc_explorer.codecs.sample import SampleGenerator
+from ipc_explorer.telemetry.protocol import SENDER_STAGES
 from ipc_explorer.transports import Frame, MessageTooLarge, RecvTimeout
 
 monotonic_ns = time.monotonic_ns
@@ -51,8 +52,13 @@ class Sender(ChildRuntime):
         add_serialize = self.values("serialize").append
         add_rtt = self.values("rtt").append
         add_back = self.values("transmit_back").append
-        # A mechanism's own stage (a broker's confirm), timed by the channel on each send.
-        add_confirm = self.values("confirm").append if "confirm" in channel.extra_stages else None
+        # A mechanism's own stages (a broker's confirm, a new connection's connect and TLS
+        # handshake), timed by the channel on each send.
+        extra = [
+            (name, self.values(name).append)
+            for name in channel.extra_stages
+            if name in SENDER_STAGES
+        ]
         stage_ns = channel.last_stage_ns
         c = self.counters = SenderCounters()
         corrupt_every = cfg.get("corrupt_every") or 0
@@ -135,8 +141,9 @@ class Sender(ChildRuntime):
             c.wire_bytes += wire
             if not staged:  # a message held at stages for seconds would swamp the timings
                 add_serialize(ser_ns)
-                if add_confirm is not None:
-                    add_confirm(stage_ns["confirm"])
+                if extra:
+                    for name, add in extra:
+                        add(stage_ns[name])
             if injected:
                 c.injected += 1
                 frame = Frame(seq, 0, ser_ns, crc, payload)

@@ -78,6 +78,28 @@ MECHANISMS: dict[str, str] = {
         "Keep-alive reuses one connection; without pipelining each request waits for its "
         "response, so even the stream pattern is one round trip per message."
     ),
+    "http-close": (
+        "**HTTP/1.1, a connection per request** - `Connection: close`: every message opens a "
+        "new TCP connection (SYN, SYN-ACK, ACK before the first byte), the server accepts it, "
+        "answers and closes it. The **connect** stage beside the bar is that handshake; the "
+        "flow counts the connections. Compare with `http`: what keep-alive saves is exactly "
+        "this."
+    ),
+    "https": (
+        "**HTTPS: TLS 1.3 on loopback, keep-alive** - the parent makes a throwaway CA and a "
+        "certificate for 127.0.0.1; the client checks the server's certificate against that "
+        "CA and the address against the certificate, in one **handshake** when the connection "
+        "opens. Every request then travels in TLS records: a 5-byte header, a 16-byte "
+        "authentication tag and a content-type byte each, encrypted. `run --json` splits the "
+        "wire bytes into headers, body and tls, counted from what reaches the socket."
+    ),
+    "https-close": (
+        "**HTTPS, a connection per request** - a TCP connect and a TLS handshake for every "
+        "message. The client offers the session of its previous connection (a TLS 1.3 "
+        "ticket): the server **resumes** it, skipping the certificate, but key exchange and a "
+        "round trip remain. The **connect** and **handshake** stages show where the time goes; "
+        "this is why clients keep connections alive."
+    ),
     "amqp": (
         "**AMQP on a RabbitMQ broker** - sender and receiver do not talk to each other: each "
         "holds a TCP connection to a broker, a separate program that keeps **queues**. The "

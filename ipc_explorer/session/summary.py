@@ -9,6 +9,11 @@ from ipc_explorer.session.config import SessionConfig
 if TYPE_CHECKING:
     from ipc_explorer.session.session import Session
 
+#: What a sender that opens connections reports of them (the HTTP family): the wire bytes split
+#: into headers, body and TLS overhead (adding up to ``wire_bytes``), connections opened, TLS
+#: handshakes (``resumptions`` of them resumed a session) and the TLS version.
+CONNECTION_FIGURES = ("wire_split", "connections", "handshakes", "resumptions", "tls_version")
+
 
 def summarize(session: Session) -> dict[str, Any]:
     """Counts, integrity, throughput, latency and stages of ``session`` so far."""
@@ -56,6 +61,7 @@ def summarize(session: Session) -> dict[str, Any]:
         "kernel_drops": rcv.live.get("kernel_drops"),
         "wire_bytes": snd.count("wire_bytes"),
         "payload_bytes": payload_bytes,
+        **{name: snd.live[name] for name in CONNECTION_FIGURES if name in snd.live},
         "elapsed_s": round(elapsed, 6),
         "msgs_per_s": round(unique / elapsed, 1) if elapsed else 0.0,
         "mb_per_s": round(payload_bytes / elapsed / 1e6, 3) if elapsed else 0.0,

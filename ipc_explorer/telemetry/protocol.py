@@ -23,8 +23,12 @@ MAX_RECORD = 64 * 1024 * 1024
 #: Per-message stages, in the order a message goes through them.
 STAGES = ("serialize", "transmit", "deserialize", "sync_wait")
 #: Stages of some mechanisms only: a broker's publisher confirm (sender) and manual ack
-#: (receiver). "confirm" lies within "transmit" (which runs from send to receipt).
-EXTRA_STAGES = ("confirm", "ack")
+#: (receiver); a new connection's TCP connect and TLS handshake (sender, HTTP without
+#: keep-alive). "confirm", "connect" and "handshake" lie within "transmit" (which runs from
+#: send to receipt).
+EXTRA_STAGES = ("confirm", "ack", "connect", "handshake")
+#: The extra stages the sender times (the rest are the receiver's).
+SENDER_STAGES = ("confirm", "connect", "handshake")
 
 
 class TelemetryWriter:

@@ -22,7 +22,8 @@ _REGISTRY: dict[str, type[Transport]] = {}
 
 #: Command-line names, in the order a user meets them (simplest kernel object first).
 MECHANISMS = (
-    "pipe", "fifo", "unix-stream", "unix-dgram", "tcp", "udp", "shm", "mq", "http", "amqp",
+    "pipe", "fifo", "unix-stream", "unix-dgram", "tcp", "udp", "shm", "mq",
+    "http", "http-close", "https", "https-close", "amqp",
 )  # fmt: skip
 
 

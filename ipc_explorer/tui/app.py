@@ -353,8 +353,8 @@ class IpcExplorerApp(App[None]):
     def action_toggle_nagle(self) -> None:
         options = replace(self.config.options, nagle=not self.config.options.nagle)
         self.config = replace(self.config, options=options)
-        if self.config.mechanism not in ("tcp", "http"):
-            self.notify("Nagle applies to tcp and http", severity="warning")
+        if self.config.mechanism not in ("tcp", "http", "http-close", "https", "https-close"):
+            self.notify("Nagle applies to tcp and the http family", severity="warning")
         self.start_session()
 
     def action_restart(self) -> None:

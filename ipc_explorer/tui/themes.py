@@ -108,6 +108,8 @@ DEFAULT_PALETTE = Palette(
         "sync_wait": "red",
         "confirm": "cyan",
         "ack": "blue",
+        "connect": "bright_blue",
+        "handshake": "bright_magenta",
     },
     spans=SPAN_STYLE,
 )
@@ -136,6 +138,8 @@ PROJECTOR_PALETTE = Palette(
         "sync_wait": "#ff4040",
         "confirm": "#00ffff",
         "ack": "#ffffff",
+        "connect": "#5fd7ff",
+        "handshake": "#ff87ff",
     },
     spans=SPAN_STYLE
     | {
