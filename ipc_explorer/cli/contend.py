@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ipc_explorer.cli.args import cancel_on_signals
+from ipc_explorer.cli.args import add_record_options, cancel_on_signals
 from ipc_explorer.lab.config import FIXES, SCENARIOS, ContendConfig
 from ipc_explorer.lab.locks import LOCK_KINDS
+from ipc_explorer.lab.recording import LabRecorder
+from ipc_explorer.lab.replay import LabReplay, read_lab_recording
 from ipc_explorer.lab.run import ContendRun
+from ipc_explorer.telemetry.recording import DEFAULT_LIMIT_MIB
 
 
 def add_parser(sub: Any) -> None:
@@ -49,6 +53,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--slots", type=int, default=8, help="buffer: slots in the ring (default 8)")
     p.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_record_options(p)
     p.set_defaults(execute=execute)
 
 
@@ -68,23 +73,40 @@ def config_from(args: argparse.Namespace) -> ContendConfig:
     return config
 
 
-async def run_contend(config: ContendConfig) -> dict[str, Any]:
+async def run_contend(
+    config: ContendConfig,
+    record: str | None = None,
+    record_limit: float = DEFAULT_LIMIT_MIB,
+    said: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """One run to its end; ``record`` names a file that gets everything the lab's screen and
+    this summary show, as it happens, closed with the summary (``said`` hears where it went)."""
     run = ContendRun(config)
+    recorder = LabRecorder(run, record, record_limit, command="contend") if record else None
     cancel_on_signals()
+    result: dict[str, Any] | None = None
     try:
+        if recorder is not None:
+            recorder.start()
         await run.start()
-        return await run.wait()
+        result = await run.wait()
+        return result
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
     finally:
         await asyncio.shield(run.stop())
+        if recorder is not None:
+            recorder.close(result)
+            if said is not None:
+                said(recorder.said())
 
 
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     """Exit 0 when the run did what it was asked (a race that loses updates included), 1 when
     it could not (a worker failed, a timeout) or a lock failed to protect what it guards."""
     config = config_from(args)
-    result = asyncio.run(run_contend(config))
+    said = lambda text: err.print(f"[dim]{escape(text)}[/]")  # noqa: E731
+    result = asyncio.run(run_contend(config, args.record, args.record_limit, said))
     if args.json:
         print(json.dumps(result))
     else:
@@ -195,3 +217,22 @@ def print_contend(result: dict[str, Any], console: Console) -> None:
 
 def _figures(f: dict[str, float]) -> str:
     return f"{_us(f['mean_us'])} / {_us(f['p99_us'])} / {_us(f['max_us'])}"
+
+
+def replay_lab(args: argparse.Namespace, err: Console) -> int:
+    """``replay FILE`` of a lab recording: its summary made again from the records (--json),
+    or the lab's screen drawn from them, with a timeline."""
+    recording = read_lab_recording(args.file)
+    replay = LabReplay(recording)
+    for note in recording.notes:
+        err.print(f"[dim]{escape(note)}[/]")
+    if recording.problem:
+        err.print(f"[yellow]warning:[/] {escape(recording.problem)}")
+    if args.json:
+        replay.seek(replay.length)
+        print(json.dumps(replay.summary()))
+        return 1 if recording.problem else 0
+    from ipc_explorer.tui.lab_replay import run_lab_replay  # Textual loads only when it draws
+
+    run_lab_replay(replay, theme=args.theme)
+    return 0

@@ -11,8 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK
+from ipc_explorer.cli.contend import replay_lab
 from ipc_explorer.cli.step import step_result
 from ipc_explorer.session.replay import Replay, read_session_recording
+from ipc_explorer.telemetry.recording import read_header
 
 
 def add_parser(sub: Any) -> None:
@@ -31,6 +33,8 @@ def add_parser(sub: Any) -> None:
 
 
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
+    if read_header(args.file)["kind"] == "lab":  # the contention lab's: its own screen
+        return replay_lab(args, err)
     recording = read_session_recording(args.file)
     replay = Replay(recording)
     for note in recording.notes:

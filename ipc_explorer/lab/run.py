@@ -18,6 +18,7 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ipc_explorer.explain.lab import SOURCES
@@ -29,6 +30,12 @@ from ipc_explorer.lab.stats import LockStats, WorkerView
 
 SAMPLE_INTERVAL_S = 0.05
 START_TIMEOUT_S = 10.0
+
+#: Hears what changes a run's state, as it happens: (record kind, plain values). The kinds:
+#: ``lock`` and ``worker`` (made), ``report`` (a worker's line), ``exit``, ``sample`` (the board
+#: and the locks as read) and ``event`` (deadlock, error, step, step_mode, pause). Folding them in
+#: order (``fold_report``, ``apply_sample``) gives the same state again: a recording's replay.
+Tap = Callable[[str, dict[str, Any]], None]
 
 
 class ContendRun:
@@ -56,7 +63,10 @@ class ContendRun:
         self.cycle_detected_after_s: float | None = None
         self._cycle_watch = CycleWatch()
         self._destroyed = False
-        self._acq_mark: tuple[float, dict[str, int]] = (0.0, {})
+        self._acq_mark: tuple[float, dict[str, int]] | None = None
+        #: The shared counter's value when last read (the board is gone after the run).
+        self.last_counter = 0
+        self.tap: Tap | None = None
         #: Step mode: every worker holds before each lock operation until allowed one.
         self.stepping = False
         self._last_stepped = -1
@@ -77,6 +87,7 @@ class ContendRun:
                 self.locks[label] = lock
                 self.lock_ids[label] = lock.ident
                 self.stats[label] = LockStats(label, kind)
+                self._tell("lock", label=label, lock_kind=kind)
 
             for index, role in enumerate(cfg.roles()):
                 await self._spawn(index, role)
@@ -122,6 +133,7 @@ class ContendRun:
         )
         view = WorkerView(index, role, pid=proc.pid)
         self.workers.append(view)
+        self._tell("worker", index=index, role=role, pid=proc.pid)
         self._procs.append(proc)
         self._tasks.append(asyncio.create_task(self._read_reports(view, proc)))
 
@@ -146,19 +158,29 @@ class ContendRun:
                 report = json.loads(line)
             except ValueError:
                 continue
-            if "error" in report:
-                self.error = f"worker {view.index} ({view.role}): {report['error']}"
+            if not isinstance(report, dict):
                 continue
-            view.acq = report.get("acq", view.acq)
-            for label, delta in report.get("wait", {}).items():
-                if label in self.stats:
-                    self.stats[label].wait.merge((int(k), v) for k, v in delta.items())
-            for label, delta in report.get("hold", {}).items():
-                if label in self.stats:
-                    self.stats[label].hold.merge((int(k), v) for k, v in delta.items())
-            if report.get("final"):
-                view.final = report
+            self._tell("report", worker=view.index, report=report)
+            self.fold_report(view, report)
+            if "error" in report:
+                self._tell("event", what="error", text=self.error)
         view.exit_code = await proc.wait()
+        self._tell("exit", worker=view.index, code=view.exit_code)
+
+    def fold_report(self, view: WorkerView, report: dict[str, Any]) -> None:
+        """One line of a worker's: its acquisitions, wait and hold times, its findings."""
+        if "error" in report:
+            self.error = f"worker {view.index} ({view.role}): {report['error']}"
+            return
+        view.acq = report.get("acq", view.acq)
+        for label, delta in report.get("wait", {}).items():
+            if label in self.stats:
+                self.stats[label].wait.merge((int(k), v) for k, v in delta.items())
+        for label, delta in report.get("hold", {}).items():
+            if label in self.stats:
+                self.stats[label].hold.merge((int(k), v) for k, v in delta.items())
+        if report.get("final"):
+            view.final = report
 
     async def _sample_loop(self) -> None:
         try:
@@ -176,6 +198,7 @@ class ContendRun:
                 if time.monotonic() - self.started_at - held > self.config.timeout_s:
                     self.error = f"the run did not end within {self.config.timeout_s:g} s"
                     self.state = "failed"
+                    self._tell("event", what="error", text=self.error)
                     await self._kill_workers()
                     return
                 await asyncio.sleep(SAMPLE_INTERVAL_S)
@@ -187,10 +210,34 @@ class ContendRun:
         board = self.board
         if board is None or self._destroyed:
             return
+        locks: dict[str, list[int | None]] = {}
+        for label, stats in self.stats.items():
+            lock = self.locks.get(label)
+            values = [stats.value, stats.kernel_waiters, stats.kernel_last_pid]
+            try:
+                values = [
+                    lock.value() if lock else None,
+                    lock.kernel_waiters() if lock else None,
+                    lock.kernel_last_pid() if lock else None,
+                ]
+            except Exception:  # removed under us at the end of a run
+                pass
+            locks[label] = values
+        read = {
+            "slots": [list(board.slot(w.index)) for w in self.workers],
+            "locks": locks,
+            "counter": board.u64(COUNTER),
+        }
+        self.apply_sample(read, time.monotonic())
+        self._tell("sample", **read, elapsed=self.elapsed_s())
+
+    def apply_sample(self, read: dict[str, Any], now: float) -> None:
+        """Fold one reading of the board (``sample``'s, or a recording's) into the state."""
+        self.last_counter = read["counter"]
         for stats in self.stats.values():
             stats.holders, stats.waiting = [], []
-        for w in self.workers:
-            pid, state, waiting_for, holds, done, events = board.slot(w.index)
+        for w, slot in zip(self.workers, read["slots"], strict=False):
+            pid, state, waiting_for, holds, done, events = slot
             w.state, w.done, w.events = state, done, events
             if w.exit_code is not None and state != DONE:
                 w.state = DONE
@@ -200,25 +247,24 @@ class ContendRun:
                     self.stats[label].holders.append(pid)
                 if state == WAITING and waiting_for == i:
                     self.stats[label].waiting.append(pid)
-        now = time.monotonic()
-        then, marks = self._acq_mark
         for label, stats in self.stats.items():
-            lock = self.locks.get(label)
-            try:
-                stats.value = lock.value() if lock else None
-                stats.kernel_waiters = lock.kernel_waiters() if lock else None
-                stats.kernel_last_pid = lock.kernel_last_pid() if lock else None
-            except Exception:  # removed under us at the end of a run
-                pass
+            if label in read["locks"]:
+                stats.value, stats.kernel_waiters, stats.kernel_last_pid = read["locks"][label]
             if stats.value is not None:
                 stats.history.append(stats.value)
             stats.acquisitions = sum(w.acq.get(label, 0) for w in self.workers)
-        if now - then >= 0.5:
+        mark = self._acq_mark
+        if mark is None or now - mark[0] >= 0.5:
             current = {label: s.acquisitions for label, s in self.stats.items()}
-            if then:
+            if mark is not None:
+                then, marks = mark
                 for label, s in self.stats.items():
                     s.acq_per_s = (current[label] - marks.get(label, 0)) / (now - then)
             self._acq_mark = (now, current)
+
+    def _tell(self, record_kind: str, /, **values: Any) -> None:
+        if self.tap is not None:
+            self.tap(record_kind, values)
 
     # -- deadlock ----------------------------------------------------------------------------
     def wait_for_graph(self) -> WaitFor:
@@ -234,6 +280,7 @@ class ContendRun:
         self.cycle_detected_after_s = round(now - self.started_at, 3)
         self.state = "deadlocked"
         self.ended_at = now
+        self._tell("event", what="deadlock", text=describe_cycle(cycle), cycle=cycle)
         self._tasks.append(asyncio.create_task(self._kill_workers()))
         return True
 
@@ -243,7 +290,9 @@ class ContendRun:
         codes = [w.exit_code for w in self.workers]
         if any(codes) or self.error:
             self.state = "failed"
-            self.error = self.error or f"a worker exited with {codes}"
+            if not self.error:
+                self.error = f"a worker exited with {codes}"
+                self._tell("event", what="error", text=self.error)
         else:
             self.state = "finished"
 
@@ -272,6 +321,8 @@ class ContendRun:
         elif not on and self.stepping and self._held_since is not None:
             self._held_s += now - self._held_since
             self._held_since = None
+        if on != self.stepping:
+            self._tell("event", what="step_mode", text="held" if on else "let go", on=on)
         self.stepping = on
         if self.board is not None and not self._destroyed:
             self.board.set_u32(STEP_MODE, 1 if on else 0)
@@ -310,6 +361,7 @@ class ContendRun:
         offset = self.board.step_slot_offset(chosen["worker"])
         self.board.set_u64(offset, self.board.u64(offset) + 1)
         self._last_stepped = chosen["worker"]
+        self._tell("event", what="step", text=describe_step(chosen), **chosen)
         return chosen
 
     def pause_consumers(self, paused: bool) -> None:
@@ -318,6 +370,9 @@ class ContendRun:
             if w.role in ("consumer", "reader") and proc.returncode is None:
                 os.kill(proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
                 w.paused = paused
+        what = "consumers" if self.config.scenario == "buffer" else "readers"
+        text = f"{what} {'stopped (SIGSTOP)' if paused else 'resumed (SIGCONT)'}"
+        self._tell("event", what="pause", text=text, paused=paused)
 
     async def _kill_workers(self) -> None:
         for proc in self._procs:
@@ -370,11 +425,9 @@ class ContendRun:
     # -- what it found -----------------------------------------------------------------------
     def counter_value(self) -> int:
         if self.board is None or self._destroyed:
-            return self._last_counter
-        self._last_counter = self.board.u64(COUNTER)
-        return self._last_counter
-
-    _last_counter = 0
+            return self.last_counter
+        self.last_counter = self.board.u64(COUNTER)
+        return self.last_counter
 
     def outcome(self) -> dict[str, Any]:
         """Expected against actual, and what went wrong, as far as the run has got."""
@@ -445,3 +498,17 @@ class ContendRun:
         if self.error:
             result["error"] = self.error
         return result
+
+
+def describe_step(chosen: dict[str, Any]) -> str:
+    """One step of step mode in words: who did which lock operation."""
+    who = f"worker {chosen['worker']} (pid {chosen['pid']})"
+    return f"{who}: {chosen['operation']} {chosen['lock']}"
+
+
+def describe_cycle(cycle: list[dict[str, Any]]) -> str:
+    """A deadlock's cycle in words, edge by edge."""
+    return ", ".join(
+        f"worker {e['worker']} waits for {e['waits_for_lock']} held by worker {e['held_by_worker']}"
+        for e in cycle
+    )

@@ -2,49 +2,44 @@
 
 Every key that raises or lowers contention (workers, critical-section length, the lock)
 restarts the run with the new setting, so what is on screen is always one coherent run.
+R records the run to a file (lab/recording.py) until it ends, the screen is left or R again.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header
 
-from ipc_explorer.explain.lab import SCENARIOS as SCENARIO_TEXTS
-from ipc_explorer.explain.lab import WHERE_FIGURES_COME_FROM
 from ipc_explorer.kernel.procfs import ProcessGone
 from ipc_explorer.lab.board import DONE, HOLDING, MAX_WORKERS, RUNNING, STARTING, WAITING
 from ipc_explorer.lab.config import FIXES, ContendConfig
 from ipc_explorer.lab.locks import LOCK_KINDS
-from ipc_explorer.lab.run import ContendRun
-from ipc_explorer.lab.stats import LockStats
+from ipc_explorer.lab.recording import LabRecorder
+from ipc_explorer.lab.run import ContendRun, describe_step
 from ipc_explorer.teach.lessons import Lesson
 from ipc_explorer.teach.why import Child, Diagnosis, NotAChild, diagnose
-from ipc_explorer.telemetry.histogram import Histogram
+from ipc_explorer.telemetry.recording import RecordingError
+from ipc_explorer.tui.lab_panels import LabPanels
 from ipc_explorer.tui.lesson_panel import LessonPanel
-from ipc_explorer.tui.live_text import LiveText
 from ipc_explorer.tui.why_screen import WhyScreen
 
 REFRESH_HZ = 10
 #: Live runs are longer than the headless defaults, so that there is something to watch.
 LIVE_ITERATIONS = {"counter": 200_000, "torn": 2_000_000, "buffer": 1_000_000, "deadlock": 200}
 CRITICAL_STEPS_US = [0, 1, 5, 20, 100, 500, 2000, 10000]
-TIMELINE_GLYPHS = {
-    STARTING: (" ", ""),
-    RUNNING: ("·", "grey50"),
-    WAITING: ("▒", "red"),
-    HOLDING: ("█", "green"),
-    DONE: (" ", ""),
-    -1: ("‖", "yellow"),  # stopped by SIGSTOP (paused)
-}
-SPARK = "▁▂▃▄▅▆▇█"
+KEYS = (
+    "Keys: 1-4 scenario, l lock, +/- workers, [ and ] critical section, "
+    "p pause consumers/readers, o deadlock fix, r run again, . one lock operation "
+    "at a time (space lets go), w why each worker is blocked, R record the run to a file."
+)
+STEP_HELD_NOTE = "held: each . lets one worker do one lock operation, space lets go"
 #: A worker's state on the board, in words (its own report).
 STATE_WORDS = {
     STARTING: "starting",
@@ -84,6 +79,7 @@ class ContendScreen(Screen):
         Binding("w", "why", "Why blocked"),
         Binding("a", "lesson_answer", "Lesson answer", show=False),
         Binding("x", "stop_run", "Stop", show=False),
+        Binding("R", "record", "Record", show=False),
     ]
 
     def __init__(
@@ -106,34 +102,16 @@ class ContendScreen(Screen):
         self.paused = False
         #: What the last step did, shown above the figures while step mode is on.
         self.step_note = ""
+        self.recorder: LabRecorder | None = None
+        #: R with no run going on: the next run is recorded from its start.
+        self._record_next = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="lab-top"):
-            with VerticalScroll(id="lab-explain"):  # a lesson's text first, then the scenario's
-                if self.lesson is not None:
-                    yield LessonPanel(self.lesson.name, self.lesson.text, id="lesson")
-                yield Static(id="explanation")
-            yield LiveText(id="lab-result")
-        yield DataTable(id="lab-locks", cursor_type="none", zebra_stripes=True)
-        yield LiveText(id="lab-timeline")
+        yield LabPanels(self.lesson)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#lab-explain").border_title = "What happens"
-        self.query_one("#lab-result").border_title = "Expected vs actual"
-        table = self.query_one("#lab-locks", DataTable)
-        table.border_title = "Locks and semaphores"
-        table.add_columns(
-            "lock",
-            "value",
-            "holder",
-            "waiting",
-            "acq/s",
-            "wait µs mean/p99/max",
-            "hold µs mean/p99/max",
-        )
-        self.query_one("#lab-timeline").border_title = "Timeline"
         self._show_setup()
         self.set_interval(1 / REFRESH_HZ, self.refresh_view)
         if self.autostart:
@@ -148,11 +126,17 @@ class ContendScreen(Screen):
         if stepping:
             run.set_step_mode(True)  # held before the first lock operation
         self.run = run
+        if self._record_next:
+            self._record_next = False
+            self._start_recording(run)
         try:
             await run.start()
             await run.wait()
         except Exception as exc:  # a worker that cannot start: say it, stay usable
             self.notify(f"{type(exc).__name__}: {exc}", title="cannot run", severity="error")
+        finally:  # a run that was stopped (not ended) is closed by whoever stopped it
+            if run.state not in ("starting", "running"):
+                self._stop_recording(run)
         if not self.is_mounted:  # the screen was closed while the run ended
             return
         self.refresh_view()
@@ -168,13 +152,54 @@ class ContendScreen(Screen):
     async def stop_run(self) -> None:
         if self.run is not None:
             await self.run.stop()
+            self._stop_recording(self.run)
 
     def on_unmount(self) -> None:
         self.kill_now()  # the screen is gone (back, or the app quitting): so is its run
+        self._stop_recording()
 
     def kill_now(self) -> None:
         if self.run is not None:
             self.run.kill_now()
+
+    # -- recording ---------------------------------------------------------------------------
+    def action_record(self) -> None:
+        """R: record the run going on from here (or the next one from its start); R again,
+        the run's end or leaving the screen closes the file."""
+        if self.recorder is not None:
+            self._stop_recording()
+        elif self.run is not None and self.run.state in ("starting", "running"):
+            self._start_recording(self.run)
+        else:
+            self._record_next = True
+            self.step_note = ""
+            self.start_run()
+
+    def _start_recording(self, run: ContendRun) -> None:
+        path = f"ipcx-lab-{time.strftime('%Y%m%d-%H%M%S')}.ipcx"
+        try:
+            self.recorder = LabRecorder(run, path, command="app")
+        except RecordingError as exc:
+            self.notify(str(exc), title="not recording", severity="error", timeout=10)
+            return
+        self.recorder.start()
+        self._show_setup()
+        self.notify(f"recording the lab run to {path}: R stops, `ipc-explorer replay` plays it")
+
+    def _stop_recording(self, run: ContendRun | None = None) -> None:
+        """Close the file with the run's summary so far (only ``run``'s, when given)."""
+        recorder = self.recorder
+        if recorder is None or (run is not None and recorder.run is not run):
+            return
+        self.recorder = None
+        recorder.close()
+        if self.is_mounted:
+            self._show_setup()
+            self.notify(recorder.said(), title="recording saved", timeout=10)
+
+    def _record_why(self, diagnoses: list[dict]) -> None:
+        if self.recorder is not None:
+            self.recorder.add_why(diagnoses)
 
     def _restart(self, **changes: object) -> None:
         self.config = replace(self.config, **changes)  # type: ignore[arg-type]
@@ -248,21 +273,18 @@ class ContendScreen(Screen):
             return
         run = self.run
         if run is None or run.state != "running":  # a new run, held from its first operation
-            self.step_note = "held: each . lets one worker do one lock operation, space lets go"
+            self.step_note = STEP_HELD_NOTE
             self._show_setup()
             self.start_run(stepping=True)
             return
         if not run.stepping:
             run.set_step_mode(True)
-            self.step_note = "held: each . lets one worker do one lock operation, space lets go"
+            self.step_note = STEP_HELD_NOTE
             self.refresh_view()
             return
         chosen = run.step()
         if chosen is not None:
-            self.step_note = (
-                f"worker {chosen['worker']} (pid {chosen['pid']}): {chosen['operation']} "
-                f"{chosen['lock']}"
-            )
+            self.step_note = describe_step(chosen)
         elif run.workers and all(w.state == WAITING for w in run.workers if w.exit_code is None):
             self.step_note = "nobody can move: every worker waits for a lock another holds"
         else:
@@ -295,6 +317,8 @@ class ContendScreen(Screen):
                     found.append(diagnose(w.pid, child=child, peer=None, said=said))
                 except (ProcessGone, NotAChild):
                     continue
+            if self.recorder is not None:  # what the screen shows goes to the recording too
+                self.app.call_from_thread(self._record_why, [d.as_json() for d in found])
             return found
 
         self.app.push_screen(WhyScreen(diagnoses))
@@ -316,175 +340,15 @@ class ContendScreen(Screen):
     def _show_setup(self) -> None:
         cfg = self.config
         fix = f" · fix {cfg.fix}" if cfg.scenario == "deadlock" else ""
+        recording = "  ● recording" if self.recorder is not None else ""
         self.sub_title = (
             f"lab: {cfg.scenario} · lock {cfg.lock}{fix} · {cfg.workers} workers · "
-            f"{cfg.iterations:,} iterations · critical section {cfg.cs_us} µs"
+            f"{cfg.iterations:,} iterations · critical section {cfg.cs_us} µs{recording}"
         )
-        text = Text(SCENARIO_TEXTS[cfg.scenario])
-        text.append(
-            "\n\nKeys: 1-4 scenario, l lock, +/- workers, [ and ] critical section, "
-            "p pause consumers/readers, o deadlock fix, r run again, . one lock operation "
-            "at a time (space lets go), w why each worker is blocked.",
-            "dim",
-        )
-        text.append("\n\n" + WHERE_FIGURES_COME_FROM, "dim")
-        self.query_one("#explanation", Static).update(text)
+        self.query_one(LabPanels).show_setup(cfg, KEYS)
 
     def refresh_view(self) -> None:
         try:
-            self._refresh_view()
+            self.query_one(LabPanels).draw(self.run, self.step_note)
         except NoMatches:  # the screen is being taken down while a run ends
             pass
-
-    def _refresh_view(self) -> None:
-        run = self.run
-        if run is None:
-            self.query_one("#lab-result", LiveText).show(Text("not started: press r", "dim"))
-            return
-        self.query_one("#lab-result", LiveText).show(self._result_text(run))
-        self._fill_locks(run)
-        self.query_one("#lab-timeline", LiveText).show(self._timeline_text(run))
-
-    def _result_text(self, run: ContendRun) -> Text:
-        out = run.outcome()
-        cfg = run.config
-        text = Text()
-        if run.stepping and self.step_note:
-            text.append("STEP ", "bold reverse")
-            text.append(f" {self.step_note}\n")
-        state_style = {"running": "bold cyan", "deadlocked": "bold red", "failed": "bold red"}
-        text.append(f"{run.state}", state_style.get(run.state, "bold green"))
-        text.append(f"  {run.elapsed_s():.2f} s\n")
-        if cfg.scenario == "counter":
-            lost = out["lost_updates"]
-            text.append(f"expected {out['expected']:>12,}\n")
-            text.append(f"actual   {out['actual']:>12,}\n")
-            text.append(f"lost     {lost:>12,}\n", "bold red" if lost else "bold green")
-            inside = sum(1 for w in run.workers if w.state == HOLDING)
-            text.append(f"in the critical section now: {inside}", "red" if inside > 1 else "")
-        elif cfg.scenario == "torn":
-            torn = out["torn_reads"]
-            text.append(f"reads       {out['reads']:>10,}\n")
-            text.append(f"torn reads  {torn:>10,}\n", "bold red" if torn else "bold green")
-            if cfg.lock == "seqlock":
-                text.append(f"retries     {out['retries']:>10,}\n")
-            example = out.get("torn_example")
-            if example:
-                seq = example["seq"]
-                text.append(
-                    f"one: seq {seq} a {example['a']} (≠{3 * seq}) b {example['b']} (≠{7 * seq})",
-                    "red",
-                )
-        elif cfg.scenario == "buffer":
-            text.append(f"produced       {out['produced']:>9,} of {out['expected']:,}\n")
-            if run.state == "running":
-                text.append(f"taken so far   {out['received']:>9,}\n")
-            else:
-                text.append(f"delivered once {out['actual']:>9,}\n")
-            bad = out["overwritten"] or out["duplicated"]
-            style = "bold red" if bad else "bold green"
-            text.append(f"overwritten    {out['overwritten']:>9,}\n", style)
-            text.append(f"read twice     {out['duplicated']:>9,}\n", style)
-            for label in ("empty", "full"):
-                stats = run.stats.get(label)
-                if stats is not None and stats.history:
-                    text.append(f"{label:<6}{_spark(stats, cfg.slots)} {stats.value}\n")
-        else:
-            text.append(f"rounds {out['actual']:,} of {out['expected']:,}\n")
-            if cfg.fix == "timeout":
-                text.append(f"back-offs {out['backoffs']:,}\n")
-            if out["deadlock_detected"]:
-                text.append(f"cycle after {out['detected_after_s']} s:\n", "bold red")
-                for edge in out["cycle"]:
-                    text.append(
-                        f" pid {edge['pid']} waits {edge['waits_for_lock']}"
-                        f" ← pid {edge['held_by_pid']}\n",
-                        "red",
-                    )
-            else:
-                edges = run.wait_for_graph() if run.state == "running" else {}
-                text.append(f"waiting now: {len(edges)} edge(s) in the wait-for graph")
-        if run.error:
-            text.append(f"\n{run.error}", "red")
-        return text
-
-    def _fill_locks(self, run: ContendRun) -> None:
-        table = self.query_one("#lab-locks", DataTable)
-        rows = []
-
-        def rate(s: LockStats) -> float:
-            """Live: over the last half second; once ended: over the whole run."""
-            if run.state == "running":
-                return s.acq_per_s
-            return s.acquisitions / max(run.elapsed_s(), 1e-3)
-
-        for label, s in run.stats.items():
-            waiting = ",".join(map(str, s.waiting)) or "-"
-            if s.kernel_waiters is not None:
-                waiting += f" (kernel: {s.kernel_waiters})"
-            holder = ",".join(map(str, s.holders)) or "-"
-            if s.kernel_last_pid:
-                holder += f" (last {s.kernel_last_pid})"
-            counting = label in ("empty", "full")
-            rows.append(
-                (
-                    f"{label} {s.kind}",
-                    "-" if s.value is None else str(s.value),
-                    "counts, not held" if counting else holder,
-                    waiting,
-                    f"{rate(s):,.0f}",
-                    _figures(s.wait),
-                    "-" if counting else _figures(s.hold),
-                )
-            )
-        if not rows:
-            inside = [str(w.pid) for w in run.workers if w.state == HOLDING]
-            rows.append(
-                (
-                    "no lock" if self.config.lock == "none" else self.config.lock,
-                    "-",
-                    "in CS: " + (",".join(inside) or "-"),
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                )
-            )
-        if table.row_count != len(rows):
-            table.clear()
-            for row in rows:
-                table.add_row(*row)
-        else:
-            for y, row in enumerate(rows):
-                for x, cell in enumerate(row):
-                    table.update_cell_at((y, x), cell, update_width=True)
-
-    def _timeline_text(self, run: ContendRun) -> Text:
-        width = max(10, self.size.width - 30)
-        text = Text()
-        for w in run.workers:
-            text.append(f"{w.role[:8]:<8} {w.pid:>7} ", "bold")
-            for state in list(w.timeline)[-width:]:
-                glyph, style = TIMELINE_GLYPHS.get(state, ("?", ""))
-                text.append(glyph, style)
-            text.append("\n")
-        text.append("· running ", "grey50")
-        text.append("▒ waiting ", "red")
-        text.append("█ holding / in the critical section ", "green")
-        text.append("‖ paused ", "yellow")
-        text.append(" sampled from the board every 50 ms", "dim")
-        return text
-
-
-def _figures(h: Histogram) -> str:
-    if not h.total:
-        return "-"
-    mean = h.sum / h.total / 1000
-    top = h.max / 1000
-    p99 = min(h.percentile(99), h.max) / 1000
-    return f"{min(mean, top):,.1f}/{p99:,.1f}/{top:,.0f}"
-
-
-def _spark(stats: LockStats, top: int) -> str:
-    values = list(stats.history)[-30:]
-    return "".join(SPARK[min(7, int(v / max(1, top) * 7.999))] for v in values)
