@@ -21,8 +21,10 @@ from ipc_explorer.session import Session, SessionConfig, SessionError, run_once
 from ipc_explorer.teach.step import ROUND_TRIP, Stepper
 from ipc_explorer.transports.https import HttpsTransport
 from ipc_explorer.transports.tls import make_certificates
+from ipc_explorer.tui.app import IpcExplorerApp
 
 from .conftest import run_cli
+from .test_tui import SIZE, diagram, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -197,3 +199,13 @@ async def test_a_round_trip_on_a_new_connection_steps_through_the_echo(mechanism
             assert reports[-1].reported["rtt_ns"] > 0
     finally:
         await session.stop(drain=False)
+
+
+async def test_the_app_shows_connections_handshakes_and_the_timing_stages():
+    app = IpcExplorerApp(SessionConfig(mechanism="https-close", rate=200))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "handshakes" in diagram(app))
+        assert "connections" in diagram(app)
+        # the timing panel lists the connection's stages beside the message's path
+        await until(pilot, lambda: app.session.stats.stage_medians_us(False).get("handshake"))
+        await app.action_quit()

@@ -140,6 +140,19 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_row(
         "bytes", f"{summary['payload_bytes']:,} payload, {summary['wire_bytes']:,} on the wire"
     )
+    if "wire_split" in summary:  # the HTTP family: what the wire bytes are, and connections
+        split = summary["wire_split"]
+        table.add_row(
+            "wire split",
+            f"{split['headers']:,} headers, {split['body']:,} body, {split['tls']:,} TLS",
+        )
+        connections = f"{summary['connections']:,} TCP"
+        if "handshakes" in summary:
+            connections += (
+                f", {summary['handshakes']:,} {summary['tls_version']} handshakes "
+                f"({summary['resumptions']:,} resumed)"
+            )
+        table.add_row("connections", connections)
     table.add_row(
         "throughput",
         f"{summary['msgs_per_s']:,.0f} msgs/s, {summary['mb_per_s']:,.2f} MB/s "

@@ -303,6 +303,12 @@ class FlowPanel(Vertical):
             count_rows.append([Text(f"in flight {in_flight:,}")])
         if drops is not None:
             count_rows.append([Text(f"kernel drops {drops:,}", style=palette.bad)])
+        opened = (snd.live or {}).get("connections")
+        if opened is not None:  # the HTTP family: connections (and TLS handshakes) so far
+            row = [Text(f"connections {opened:,}")]
+            if "handshakes" in snd.live:
+                row.append(Text(f"handshakes {snd.live['handshakes']:,}"))
+            count_rows.append(row)
         # The counts always show; the kernel object's bracketed detail (a broker's address)
         # only where the box has room for it beside them.
         width, height = channel.content_size
