@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
@@ -156,7 +157,7 @@ class ContendScreen(Screen):
 
     def on_unmount(self) -> None:
         self.kill_now()  # the screen is gone (back, or the app quitting): so is its run
-        self._stop_recording()
+        self._stop_recording(say=False)
 
     def kill_now(self) -> None:
         if self.run is not None:
@@ -176,7 +177,10 @@ class ContendScreen(Screen):
             self.start_run()
 
     def _start_recording(self, run: ContendRun) -> None:
-        path = f"ipcx-lab-{time.strftime('%Y%m%d-%H%M%S')}.ipcx"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path, again = f"ipcx-lab-{stamp}.ipcx", 2
+        while Path(path).exists():  # two runs recorded within a second: keep both
+            path, again = f"ipcx-lab-{stamp}-{again}.ipcx", again + 1
         try:
             self.recorder = LabRecorder(run, path, command="app")
         except RecordingError as exc:
@@ -186,16 +190,20 @@ class ContendScreen(Screen):
         self._show_setup()
         self.notify(f"recording the lab run to {path}: R stops, `ipc-explorer replay` plays it")
 
-    def _stop_recording(self, run: ContendRun | None = None) -> None:
-        """Close the file with the run's summary so far (only ``run``'s, when given)."""
+    def _stop_recording(self, run: ContendRun | None = None, say: bool = True) -> None:
+        """Close the file with the run's summary so far (only ``run``'s, when given), and say
+        where it is (``say``: not while the screen is being taken down)."""
         recorder = self.recorder
         if recorder is None or (run is not None and recorder.run is not run):
             return
         self.recorder = None
         recorder.close()
-        if self.is_mounted:
-            self._show_setup()
+        if say and self.is_mounted:
             self.notify(recorder.said(), title="recording saved", timeout=10)
+            try:
+                self._show_setup()
+            except NoMatches:  # the screen is being taken down
+                pass
 
     def _record_why(self, diagnoses: list[dict]) -> None:
         if self.recorder is not None:
