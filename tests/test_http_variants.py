@@ -209,3 +209,16 @@ async def test_the_app_shows_connections_handshakes_and_the_timing_stages():
         # the timing panel lists the connection's stages beside the message's path
         await until(pilot, lambda: app.session.stats.stage_medians_us(False).get("handshake"))
         await app.action_quit()
+
+
+def test_raw_tcp_splits_its_wire_bytes_the_same_way():
+    result = run_cli("run", "-m", "tcp", "-n", "200", "-s", "100", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    split = summary["wire_split"]
+    assert split == {
+        "headers": 28 * 200,  # a u32 length prefix and the 24-byte envelope per frame
+        "body": summary["payload_bytes"],
+        "tls": 0,
+    }
+    assert sum(split.values()) == summary["wire_bytes"]

@@ -140,12 +140,13 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_row(
         "bytes", f"{summary['payload_bytes']:,} payload, {summary['wire_bytes']:,} on the wire"
     )
-    if "wire_split" in summary:  # the HTTP family: what the wire bytes are, and connections
+    if "wire_split" in summary:  # what the wire bytes are (a byte stream, the HTTP family)
         split = summary["wire_split"]
         table.add_row(
             "wire split",
             f"{split['headers']:,} headers, {split['body']:,} body, {split['tls']:,} TLS",
         )
+    if "connections" in summary:  # the HTTP family: connections and handshakes
         connections = f"{summary['connections']:,} TCP"
         if "handshakes" in summary:
             connections += (

@@ -61,7 +61,7 @@ def summarize(session: Session) -> dict[str, Any]:
         "kernel_drops": rcv.live.get("kernel_drops"),
         "wire_bytes": snd.count("wire_bytes"),
         "payload_bytes": payload_bytes,
-        **{name: snd.live[name] for name in CONNECTION_FIGURES if name in snd.live},
+        **_connection_figures(session, snd.live, snd.count("wire_bytes"), payload_bytes),
         "elapsed_s": round(elapsed, 6),
         "msgs_per_s": round(unique / elapsed, 1) if elapsed else 0.0,
         "mb_per_s": round(payload_bytes / elapsed / 1e6, 3) if elapsed else 0.0,
@@ -81,6 +81,18 @@ def summarize(session: Session) -> dict[str, Any]:
         "ok": ok,
         "problems": list(dict.fromkeys(session.problems)),
     }
+
+
+def _connection_figures(
+    session: Session, live: dict[str, Any], wire_bytes: int, payload_bytes: int
+) -> dict[str, Any]:
+    """What the sender counted of its connections; the wire split the totals tell otherwise."""
+    figures = {name: live[name] for name in CONNECTION_FIGURES if name in live}
+    if "wire_split" not in figures:
+        split = session.transport_cls.wire_split(wire_bytes, payload_bytes)
+        if split is not None:
+            figures["wire_split"] = split
+    return figures
 
 
 def _placement(cfg: SessionConfig, cpus: int | None) -> str:

@@ -304,6 +304,13 @@ class Transport(ABC):
         Framing spans have kind "framing"; the payload follows at the offset after them.
         """
 
+    @classmethod
+    def wire_split(cls, wire_bytes: int, payload_bytes: int) -> dict[str, int] | None:
+        """The sender's wire bytes as headers, body and TLS overhead, where the totals tell it
+        (a framed byte stream); None where the mechanism counts its own (the HTTP family, in
+        its live state) or has no such split."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Static facts for the flow panel: kernel object, framing, limits."""
         return {

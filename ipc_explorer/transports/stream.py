@@ -199,6 +199,11 @@ class ByteStreamTransport(Transport):
     def recv_batch(self) -> list[Frame]:
         return self._reader.read_batch()
 
+    @classmethod
+    def wire_split(cls, wire_bytes: int, payload_bytes: int) -> dict[str, int] | None:
+        """Every byte that is not payload is a frame's header (length prefix and envelope)."""
+        return {"headers": wire_bytes - payload_bytes, "body": payload_bytes, "tls": 0}
+
     def wire_image(self, frame: Frame, forward: bool = True) -> tuple[bytes, list[Span]]:
         header_length = len(frame.payload) + ENVELOPE_SIZE
         header = STREAM_HEADER.pack(header_length, frame.seq, frame.t_send, frame.ser_ns, frame.crc)
