@@ -67,7 +67,7 @@ def test_a_lab_recording_replays_to_the_summary_contend_printed(tmp_path, args):
     assert replay.end["summary"] == live  # and the recorder's own copy says the same
     kinds = {a.kind for a in replay.anomalies}
     if live["scenario"] == "deadlock":
-        assert kinds == {"deadlock"} and live["deadlock_detected"]
+        assert "deadlock" in kinds and live["deadlock_detected"]
     elif live["lost_updates"]:
         assert "loss" in kinds
     elif live["torn_reads"]:
@@ -355,9 +355,8 @@ async def test_r_in_the_lab_records_the_run_and_what_why_showed(tmp_path, monkey
         await until(pilot, lambda: lab.run is not None and len(lab.run.held_workers()) == 2, 10)
         await pilot.press("R")
         assert lab.recorder is not None and "recording" in lab.sub_title
-        for _ in range(2):  # each takes its own lock
-            await until(pilot, lambda: lab.run.held_workers(), 5)
-            await pilot.pause(0.1)
+        for _ in range(2):  # each takes its own lock, in turn
+            await until(pilot, lambda: len(lab.run.held_workers()) == 2, 5)
             await pilot.press("full_stop")
         await until(pilot, lambda: len(lab.run.held_workers()) == 2, 5)
         await pilot.press("w")
@@ -375,7 +374,7 @@ async def test_r_in_the_lab_records_the_run_and_what_why_showed(tmp_path, monkey
     replay.seek(replay.length)
     assert replay.summary() == replay.end["summary"]
     assert replay.summary()["state"] == "deadlocked"
-    assert [a.kind for a in replay.anomalies] == ["deadlock"]
+    assert "deadlock" in {a.kind for a in replay.anomalies}
     steps = [e for e in replay.run.events if e["what"] == "step"]
     assert [e["text"].split(": ")[1] for e in steps] == ["acquire L0", "acquire L1"]
     assert replay.run.why and all("contender" in d["role"] for d in replay.run.why)
