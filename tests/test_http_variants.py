@@ -154,7 +154,7 @@ def _send_garbage(host: str, port: int, ca_file: str | None) -> bytes:
 
 @pytest.mark.parametrize("mechanism", VARIANTS)
 async def test_the_endpoint_answers_a_real_client_and_a_bad_request_gets_400(mechanism):
-    count = 400
+    count = 800  # two seconds at the rate: the clients ask while it runs
     session = Session(SessionConfig(mechanism=mechanism, count=count, rate=400))
     try:
         await session.start()
@@ -222,3 +222,15 @@ def test_raw_tcp_splits_its_wire_bytes_the_same_way():
         "tls": 0,
     }
     assert sum(split.values()) == summary["wire_bytes"]
+
+
+async def test_the_senders_kept_alive_connection_closing_is_the_peer_gone():
+    session = Session(SessionConfig(mechanism="https", count=None, rate=2000))
+    try:
+        await session.start()
+        rcv = session.stats.receiver
+        await session._until(lambda: rcv.count("received") > 50, 5, "flow")
+        session.kill("sender")
+        await session._until(lambda: rcv.state == "peer-closed", 5, "eof")
+    finally:
+        await session.stop()

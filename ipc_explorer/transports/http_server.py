@@ -50,8 +50,6 @@ class ServerConnection:
         self.headers: dict[bytes, bytes] = {}
         self.body: list[bytes] = []
         self.url = b""
-        #: Carried measured messages: its end is the sender's end.
-        self.measured = False
         #: A response for a foreign request, sent once the bytes fed so far are parsed.
         self.answer: bytes | None = None
 
@@ -84,7 +82,6 @@ class ServerConnection:
             except ValueError:
                 self.answer = self.server.bad_request(b"the envelope headers are not numbers")
                 return
-            self.measured = True
             self.server.ready.append((self, frame))
             return
         self.answer = self.server.foreign_answer(self.parser.get_method(), self.url)
@@ -119,6 +116,7 @@ class HttpServer:
         #: The connection of the last measured request: where its response goes.
         self.current: ServerConnection | None = None
         self.first: ServerConnection | None = None
+        self.sender_gone = False
         self.foreign = 0
         self.bad = 0
         self.accepted = 0
@@ -141,6 +139,8 @@ class HttpServer:
     def next_frame(self) -> Frame:
         ready = self.ready
         while not ready:
+            if self.sender_gone:
+                raise ChannelClosed("EOF", "the HTTP client closed the connection")
             for fd, _ in self.poller.poll():
                 if fd == self.listener.fileno():
                     self._accept()
@@ -256,11 +256,11 @@ class HttpServer:
         return bool(out)
 
     def _gone(self, conn: ServerConnection) -> None:
-        """EOF or reset: the sender's kept-alive connection ending is the peer gone."""
-        measured = conn.measured and not self.close_each
+        """EOF or reset: the sender's kept-alive connection ending is the peer gone (another
+        client's, even one that sent an envelope, is only that client gone)."""
+        if conn is self.first:
+            self.sender_gone = True
         self._drop(conn)
-        if measured and not self.ready:
-            raise ChannelClosed("EOF", "the HTTP client closed the connection")
 
     def _drop(self, conn: ServerConnection) -> None:
         fd = conn.sock.fileno()
