@@ -336,8 +336,9 @@ class Transport(ABC):
 
     def keep_alive(self) -> None:
         """Called now and then while the loop holds (paused, stepping, not started yet): a
-        channel with a peer that expects signs of life (a broker's heartbeats) gives them.
-        Kernel channels need nothing."""
+        channel with a peer that expects signs of life (a broker's heartbeats) gives them, or
+        answers what the peer cannot go on without (an HTTPS server, a ClientHello). Kernel
+        channels need nothing."""
         return None
 
     def channel_fds(self) -> dict[str, int]:
