@@ -95,13 +95,17 @@ def agent_processes() -> list[psutil.Process]:
 # worker has its own TEST_TMP, so processes and temp dirs stay checked per test on both. Kernel
 # objects (/dev/shm, /dev/mqueue, System V) are shared by the workers, so only the "local"
 # worker, which makes them all, checks them per test (the network side makes none: sockets and
-# a broker); the controller checks that the whole run left none behind.
-NETWORK_FILES = {"test_amqp.py", "test_remote.py"}
+# a broker; the socket mechanisms' parametrized tests go there too, to share the time out);
+# the controller checks that the whole run left none behind.
+NETWORK_FILES = {"test_amqp.py", "test_remote.py", "test_http_variants.py"}
+#: A test of one of these mechanisms makes sockets only (and a broker's queue): no /dev/shm,
+#: /dev/mqueue or System V object, so it can run beside the worker that checks those.
+NETWORK_MECHANISMS = {"amqp", "tcp", "udp", "http", "http-close", "https", "https-close"}
 
 
 def on_the_network_side(item: pytest.Item) -> bool:
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return item.path.name in NETWORK_FILES or params.get("mechanism") == "amqp"
+    return item.path.name in NETWORK_FILES or params.get("mechanism") in NETWORK_MECHANISMS
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
