@@ -181,8 +181,8 @@ def test_sigkill_of_the_parent_leaves_no_worker_and_no_semaphore(lock):
 
 async def test_step_mode_moves_one_lock_operation_at_a_time_into_the_deadlock():
     run = ContendRun(ContendConfig(scenario="deadlock", lock="sem", workers=2, iterations=5))
+    run.set_step_mode(True)  # held from the first lock operation (once started, one may be past)
     await run.start()
-    run.set_step_mode(True)
     try:
         taken = []
         for _ in range(6):
