@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,13 @@ from ipc_explorer.lab.record_checks import config_from_dict, record_problem
 from ipc_explorer.lab.recording import KINDS, histogram_from_dict
 from ipc_explorer.lab.run import ContendRun, describe_cycle
 from ipc_explorer.lab.stats import TIMELINE_SAMPLES, LockStats, WorkerView
-from ipc_explorer.telemetry.recording import Recording, read_recording
+from ipc_explorer.telemetry.recording import (
+    Anomaly,
+    Recording,
+    RecordingCursor,
+    read_recording,
+)
 
-#: Replay keeps a copy of the folded state this often, so that a step back is quick.
-CHECKPOINT_EVERY = 256
 #: A worker waiting this long for one lock, without acquiring it once, is an anomaly.
 BLOCKED_LONG_NS = 1_000_000_000
 
@@ -165,14 +167,6 @@ class ReplayedRun(ContendRun):
 
 
 # -- the moments worth jumping to ------------------------------------------------------------------
-@dataclass
-class Anomaly:
-    index: int  # the record after which it shows
-    t: int
-    kind: str  # deadlock, loss, torn, block, error
-    text: str
-
-
 class _AnomalyWatch:
     """Compares the folded run after each record with what it was: a cycle found, an error,
     the first lost update or torn read, a worker stuck on one lock."""
@@ -233,67 +227,28 @@ class _AnomalyWatch:
         return said
 
 
-@dataclass
-class LabReplay:
-    """A lab recording and a position in it: ``seek`` folds the records up to a position (from
-    the nearest checkpoint), so that scrubbing either way costs a bounded amount of work."""
+class LabReplay(RecordingCursor):
+    """A lab recording and a position in it (see RecordingCursor)."""
 
-    recording: Recording
-    run: ReplayedRun = field(init=False)
-    position: int = 0  # records folded in
-    anomalies: list[Anomaly] = field(init=False)
-    _checkpoints: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
+    def __init__(self, recording: Recording) -> None:
         """One pass to the end finds the anomalies and leaves checkpoints on the way."""
-        self.run = ReplayedRun(self.recording.header)
-        self._checkpoints[0] = self.run.snapshot()
+        super().__init__(recording)
+        self.run = ReplayedRun(recording.header)
         watch = _AnomalyWatch()
-        self.anomalies = []
-        for index, record in enumerate(self.recording.records, 1):
-            self.run.fold(record)
-            self.anomalies += watch.after(self.run, index, record)
-            if index % CHECKPOINT_EVERY == 0:
-                self._checkpoints[index] = self.run.snapshot()
-        self.position = self.length
+        self.seek(0)
+        for index in range(1, self.length + 1):
+            self.seek(index)
+            self.anomalies += watch.after(self.run, index, recording.records[index - 1])
         self.seek(0)
 
-    @property
-    def length(self) -> int:
-        return len(self.recording.records)
+    def fold(self, record: dict[str, Any]) -> None:
+        self.run.fold(record)
 
-    @property
-    def t(self) -> int:
-        """Nanoseconds into the recording at the current position."""
-        return self.recording.records[self.position - 1]["t"] if self.position else 0
+    def snapshot(self) -> dict[str, Any]:
+        return self.run.snapshot()
 
-    def seek(self, position: int) -> None:
-        position = max(0, min(self.length, position))
-        if position < self.position:
-            base = max(i for i in self._checkpoints if i <= position)
-            self.run.restore(self._checkpoints[base])
-            self.position = base
-        records = self.recording.records
-        while self.position < position:
-            self.run.fold(records[self.position])
-            self.position += 1
-
-    def position_at(self, t: int) -> int:
-        """The number of records stamped at or before ``t``."""
-        records = self.recording.records
-        low, high = 0, len(records)
-        while low < high:
-            mid = (low + high) // 2
-            if records[mid]["t"] <= t:
-                low = mid + 1
-            else:
-                high = mid
-        return low
-
-    def next_anomaly(self, direction: int = 1) -> Anomaly | None:
-        if direction > 0:
-            return next((a for a in self.anomalies if a.index > self.position), None)
-        return next((a for a in reversed(self.anomalies) if a.index < self.position), None)
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.run.restore(snapshot)
 
     def said(self) -> str:
         """What happened last up to here: an event of the lab, or an anomaly, in words."""
@@ -306,9 +261,3 @@ class LabReplay:
     def summary(self) -> dict[str, Any]:
         """The run's result, made again by the live run's own code from the folded records."""
         return self.run.result()
-
-    @property
-    def end(self) -> dict[str, Any]:
-        """What the recorder wrote last (the run's own summary), if it closed cleanly."""
-        last = self.recording.records[-1] if self.recording.records else {}
-        return last if last.get("k") == "end" else {}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,11 +15,15 @@ from ipc_explorer.session.config import SessionConfig, UsageError
 from ipc_explorer.session.recording import KINDS
 from ipc_explorer.session.session import Session
 from ipc_explorer.session.stats import SideState
-from ipc_explorer.telemetry.recording import Recording, RecordingError, read_recording
+from ipc_explorer.telemetry.recording import (
+    Anomaly,
+    Recording,
+    RecordingCursor,
+    RecordingError,
+    read_recording,
+)
 from ipc_explorer.transports import TransportOptions
 
-#: Replay keeps a copy of the folded state this often, so that a step back is quick.
-CHECKPOINT_EVERY = 256
 SIDES = ("sender", "receiver")
 
 
@@ -266,14 +269,6 @@ class ReplayedSession(Session):
             setattr(self, name, value)
 
 
-@dataclass
-class Anomaly:
-    index: int  # the record after which it shows
-    t: int
-    kind: str  # loss, corrupt, duplicate, reorder, block, error, exit
-    text: str
-
-
 def find_anomalies(records: list[dict[str, Any]]) -> list[Anomaly]:
     """The moments worth jumping to: counts of loss or damage going up, a writer starting to
     block, a child's error or an unexpected exit."""
@@ -317,66 +312,22 @@ def find_anomalies(records: list[dict[str, Any]]) -> list[Anomaly]:
     return found
 
 
-@dataclass
-class Replay:
-    """A recording and a position in it: ``seek`` folds the records up to a position (from
-    the nearest checkpoint), so that scrubbing either way costs a bounded amount of work."""
+class Replay(RecordingCursor):
+    """A session's recording and a position in it (see RecordingCursor)."""
 
-    recording: Recording
-    session: ReplayedSession = field(init=False)
-    position: int = 0  # records folded in
-    anomalies: list[Anomaly] = field(init=False)
-    _checkpoints: dict[int, dict[str, Any]] = field(default_factory=dict)
+    def __init__(self, recording: Recording) -> None:
+        super().__init__(recording)
+        self.session = ReplayedSession(recording)
+        self.anomalies = find_anomalies(recording.records)
 
-    def __post_init__(self) -> None:
-        self.session = ReplayedSession(self.recording)
-        self.anomalies = find_anomalies(self.recording.records)
-        self._checkpoints[0] = self.session.snapshot()
+    def fold(self, record: dict[str, Any]) -> None:
+        self.session.fold(record)
 
-    @property
-    def length(self) -> int:
-        return len(self.recording.records)
+    def snapshot(self) -> dict[str, Any]:
+        return self.session.snapshot()
 
-    @property
-    def t(self) -> int:
-        """Nanoseconds into the recording at the current position."""
-        return self.recording.records[self.position - 1]["t"] if self.position else 0
-
-    def seek(self, position: int) -> None:
-        position = max(0, min(self.length, position))
-        if position < self.position:
-            base = max(i for i in self._checkpoints if i <= position)
-            self.session.restore(self._checkpoints[base])
-            self.position = base
-        records = self.recording.records
-        while self.position < position:
-            self.session.fold(records[self.position])
-            self.position += 1
-            if self.position % CHECKPOINT_EVERY == 0 and self.position not in self._checkpoints:
-                self._checkpoints[self.position] = self.session.snapshot()
-
-    def position_at(self, t: int) -> int:
-        """The number of records stamped at or before ``t``."""
-        records = self.recording.records
-        low, high = 0, len(records)
-        while low < high:
-            mid = (low + high) // 2
-            if records[mid]["t"] <= t:
-                low = mid + 1
-            else:
-                high = mid
-        return low
-
-    def next_anomaly(self, direction: int = 1) -> Anomaly | None:
-        if direction > 0:
-            return next((a for a in self.anomalies if a.index > self.position), None)
-        return next((a for a in reversed(self.anomalies) if a.index < self.position), None)
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.session.restore(snapshot)
 
     def summary(self) -> dict[str, Any]:
         return self.session.summary()
-
-    @property
-    def end(self) -> dict[str, Any]:
-        """What the recorder wrote last (the run's own summary), if it closed cleanly."""
-        last = self.recording.records[-1] if self.recording.records else {}
-        return last if last.get("k") == "end" else {}

@@ -318,3 +318,86 @@ def _check_header(record: Any, path: Path, kind: str | None) -> dict[str, Any]:
     if kind is not None and record["kind"] != kind:
         raise RecordingError(f"{path} is a recording of the {record['kind']}, not of a {kind}")
     return record
+
+
+@dataclass
+class Anomaly:
+    """A moment of a recording worth jumping to."""
+
+    index: int  # the record after which it shows
+    t: int
+    kind: str  # loss, corrupt, duplicate, reorder, block, error, exit; deadlock, torn (lab)
+    text: str
+
+
+#: A replay keeps a copy of the folded state this often, so that a step back is quick.
+CHECKPOINT_EVERY = 256
+
+
+class RecordingCursor:
+    """A recording and a position in it: ``seek`` folds the records up to a position, from the
+    nearest checkpoint, so that scrubbing either way costs a bounded amount of work. A face
+    says how a record folds into its state and how that state is copied (``fold``,
+    ``snapshot``, ``restore``)."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+        self.position = 0  # records folded in
+        self.anomalies: list[Anomaly] = []
+        self._checkpoints: dict[int, Any] = {}
+
+    def fold(self, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def snapshot(self) -> Any:
+        raise NotImplementedError
+
+    def restore(self, snapshot: Any) -> None:
+        raise NotImplementedError
+
+    @property
+    def length(self) -> int:
+        return len(self.recording.records)
+
+    @property
+    def t(self) -> int:
+        """Nanoseconds into the recording at the current position."""
+        return self.recording.records[self.position - 1]["t"] if self.position else 0
+
+    def seek(self, position: int) -> None:
+        position = max(0, min(self.length, position))
+        if not self._checkpoints:
+            self._checkpoints[0] = self.snapshot()
+        if position < self.position:
+            base = max(i for i in self._checkpoints if i <= position)
+            self.restore(self._checkpoints[base])
+            self.position = base
+        records = self.recording.records
+        while self.position < position:
+            self.fold(records[self.position])
+            self.position += 1
+            if self.position % CHECKPOINT_EVERY == 0 and self.position not in self._checkpoints:
+                self._checkpoints[self.position] = self.snapshot()
+
+    def position_at(self, t: int) -> int:
+        """The number of records stamped at or before ``t``."""
+        records = self.recording.records
+        low, high = 0, len(records)
+        while low < high:
+            mid = (low + high) // 2
+            if records[mid]["t"] <= t:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+
+    def next_anomaly(self, direction: int = 1) -> Anomaly | None:
+        if direction > 0:
+            return next((a for a in self.anomalies if a.index > self.position), None)
+        return next((a for a in reversed(self.anomalies) if a.index < self.position), None)
+
+    @property
+    def end(self) -> dict[str, Any]:
+        """What the recorder wrote last (the run's own summary), if it closed cleanly."""
+        last = self.recording.records[-1] if self.recording.records else {}
+        return last if last.get("k") == "end" else {}

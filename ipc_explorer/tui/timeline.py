@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ipc_explorer.session.replay import Anomaly
+from ipc_explorer.telemetry.recording import Anomaly
 from ipc_explorer.tui.themes import palette_for
 
 #: Room the bar leaves on its line for the times around it.
