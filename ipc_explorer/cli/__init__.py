@@ -31,7 +31,7 @@ from ipc_explorer.cli.args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Usa
 from ipc_explorer.codecs import CodecError
 from ipc_explorer.lab.config import LabUsageError
 from ipc_explorer.session import SessionError, UsageError
-from ipc_explorer.session.recording import RecordingError
+from ipc_explorer.telemetry.recording import RecordingError
 from ipc_explorer.transports import MessageTooLarge, TransportError
 
 #: Each command module adds its sub-parser, which names the function that executes it.

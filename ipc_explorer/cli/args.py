@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB
+from ipc_explorer.telemetry.recording import DEFAULT_LIMIT_MIB
 from ipc_explorer.transports import TransportOptions, shutdown
 
 T = TypeVar("T")

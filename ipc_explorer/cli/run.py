@@ -23,9 +23,10 @@ from ipc_explorer.cli.args import (
     transport_options,
 )
 from ipc_explorer.session import PATTERNS, Session, SessionConfig
-from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB, SessionRecorder
+from ipc_explorer.session.recording import SessionRecorder
 from ipc_explorer.session.session import said_by
 from ipc_explorer.teach.why import session_diagnoses
+from ipc_explorer.telemetry.recording import DEFAULT_LIMIT_MIB
 from ipc_explorer.transports import MECHANISMS
 
 

@@ -25,9 +25,10 @@ from ipc_explorer.cli.args import (
 )
 from ipc_explorer.codecs import codec_names
 from ipc_explorer.session import PATTERNS, Session, SessionConfig, UsageError
-from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB, SessionRecorder
+from ipc_explorer.session.recording import SessionRecorder
 from ipc_explorer.session.session import said_by
 from ipc_explorer.teach.step import StepError, Stepper
+from ipc_explorer.telemetry.recording import DEFAULT_LIMIT_MIB
 from ipc_explorer.transports import MECHANISMS
 
 MAX_COUNT = 1000

@@ -9,11 +9,7 @@ the summary. A replay folds the same records through the same code (lab/replay.p
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import socket
-import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -21,12 +17,7 @@ from typing import Any
 from ipc_explorer.lab.config import ContendConfig
 from ipc_explorer.lab.stats import LockStats, WorkerView
 from ipc_explorer.telemetry.histogram import Histogram
-from ipc_explorer.telemetry.recording import (
-    DEFAULT_LIMIT_MIB,
-    FLUSH_INTERVAL_S,
-    RecordingError,
-    RecordingWriter,
-)
+from ipc_explorer.telemetry.recording import DEFAULT_LIMIT_MIB, Recorder
 
 #: Record kinds of a lab recording (others, from a newer writer, are skipped).
 KINDS = (
@@ -108,86 +99,39 @@ def plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-class LabRecorder:
+class LabRecorder(Recorder):
     """Records one ContendRun through its tap; ``close`` ends the file with the summary."""
 
     def __init__(
         self, run: Any, path: str | Path, limit_mib: float = DEFAULT_LIMIT_MIB, **about: Any
     ) -> None:
         """``about``: more of the header (``command="contend"``, or the app's)."""
+        header = {"kind": "lab", "config": config_to_dict(run.config)}
+        super().__init__(path, header, limit_mib, **about)
         self.run = run
-        header = {
-            **about,
-            "kind": "lab",
-            "started_unix": time.time(),
-            "host": socket.gethostname(),
-            "cpus": os.cpu_count(),
-            "config": config_to_dict(run.config),
-        }
-        self.writer = RecordingWriter(path, header, limit_mib)
-        self._task: asyncio.Task[None] | None = None
         self._facts: dict[str, Any] = run_facts(run)
-        #: Why writing stopped (a full disk): the run goes on, the line says so.
-        self.failed: str | None = None
         self.closed = False
-        self._guarded(self.writer.add, "state", **run_state(run))
+        self.guarded(self.writer.add, "state", **run_state(run))
         run.tap = self._on_tap
 
-    @property
-    def path(self) -> Path:
-        return self.writer.path
-
-    def start(self) -> None:
-        """Flush on a timer of the running loop (the run's records come 20 times a second)."""
-        self._task = asyncio.get_running_loop().create_task(self._flush_often())
-
-    async def _flush_often(self) -> None:
-        while self.failed is None:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
-            self._note_facts()
-            self._guarded(self.writer.flush)
-
-    def _guarded(self, write: Any, *args: Any, **kwargs: Any) -> None:
-        """A write that fails (disk full) ends the recording, never the run."""
-        if self.failed is not None:
-            return
-        try:
-            write(*args, **kwargs)
-        except RecordingError as exc:
-            self.failed = str(exc)
-        except (TypeError, ValueError) as exc:  # a value MessagePack cannot hold
-            self.failed = f"a record could not be written ({exc})"
+    async def before_flush(self) -> None:
+        self._note_facts()
 
     def _on_tap(self, kind: str, values: dict[str, Any]) -> None:
         self._note_facts()
-        self._guarded(self.writer.add, kind, **values)
+        self.guarded(self.writer.add, kind, **values)
 
     def _note_facts(self) -> None:
         facts = run_facts(self.run)
         changed = {k: v for k, v in facts.items() if self._facts.get(k) != v}
         if changed:
             self._facts.update(changed)
-            self._guarded(self.writer.add, "run", **changed)
+            self.guarded(self.writer.add, "run", **changed)
 
     def add_why(self, diagnoses: list[dict[str, Any]]) -> None:
         """What the why-blocked screen showed (Diagnosis.as_json of each worker)."""
         if not self.closed:
-            self._guarded(self.writer.add, "why", diagnoses=plain(diagnoses))
-
-    def said(self) -> str:
-        """One line for the user: where it went, how big, and whether the cap cut it."""
-        writer = self.writer
-        if self.failed is not None:
-            return f"the recording stopped: {self.failed}"
-        size = (
-            f"{writer.written / 1024:,.0f} KiB"
-            if writer.written < 1 << 20
-            else f"{writer.written / (1 << 20):,.1f} MiB"
-        )
-        line = f"recorded {writer.records:,} records to {writer.path} ({size})"
-        if writer.stopped_by_limit:
-            line += f": recording stopped at {writer.limit_mib:g} MiB"
-        return line
+            self.guarded(self.writer.add, "why", diagnoses=plain(diagnoses))
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """The run's last facts (what its summary was made from), then the summary (the run's
@@ -195,8 +139,7 @@ class LabRecorder:
         if self.closed:
             return
         self.closed = True
-        if self._task is not None:
-            self._task.cancel()
+        self.stop_timer()
         if self.run.tap == self._on_tap:
             self.run.tap = None
         run = self.run
@@ -206,5 +149,5 @@ class LabRecorder:
         if not run.ended_at and isinstance(summary.get("elapsed_s"), float):
             elapsed = summary["elapsed_s"]  # still going: the moment the summary was taken
         final = {**run_facts(run), "elapsed_s": elapsed, "counter": run.last_counter}
-        self._guarded(self.writer.add, "run", **final)
-        self._guarded(self.writer.close, {"summary": summary})
+        self.guarded(self.writer.add, "run", **final)
+        self.guarded(self.writer.close, {"summary": summary})

@@ -13,7 +13,9 @@ code). What a record of each kind must hold is checked by the face that recorded
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -401,3 +403,71 @@ class RecordingCursor:
         """What the recorder wrote last (the run's own summary), if it closed cleanly."""
         last = self.recording.records[-1] if self.recording.records else {}
         return last if last.get("k") == "end" else {}
+
+
+class Recorder:
+    """What every face's recorder shares: the writer with its header (kind, host, CPUs and
+    ``about``), a flush on the running loop's timer, writes that end the recording (never
+    the run) when they fail, and the line that says where it went."""
+
+    def __init__(
+        self, path: str | Path, header: dict[str, Any], limit_mib: float, **about: Any
+    ) -> None:
+        header = {
+            **about,
+            **header,
+            "started_unix": time.time(),
+            "host": socket.gethostname(),
+            "cpus": os.cpu_count(),
+        }
+        self.writer = RecordingWriter(path, header, limit_mib)
+        self._task: asyncio.Task[None] | None = None
+        #: Why writing stopped (a full disk): the run goes on, the line says so.
+        self.failed: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.writer.path
+
+    def start(self) -> None:
+        """Flush on a timer of the running loop (records come in batches already)."""
+        self._task = asyncio.get_running_loop().create_task(self._flush_often())
+
+    async def before_flush(self) -> None:
+        """What a face writes on the timer, before each flush (facts that changed)."""
+
+    async def _flush_often(self) -> None:
+        while self.failed is None:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            await self.before_flush()
+            self.guarded(self.writer.flush)
+
+    def stop_timer(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def guarded(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A write that fails (disk full) ends the recording, never the run."""
+        if self.failed is not None:
+            return
+        try:
+            write(*args, **kwargs)
+        except RecordingError as exc:
+            self.failed = str(exc)
+        except (TypeError, ValueError) as exc:  # a value MessagePack cannot hold
+            self.failed = f"a record could not be written ({exc})"
+
+    def said(self) -> str:
+        """One line for the user: where it went, how big, and whether the cap cut it."""
+        writer = self.writer
+        if self.failed is not None:
+            return f"the recording stopped: {self.failed}"
+        size = (
+            f"{writer.written / 1024:,.0f} KiB"
+            if writer.written < 1 << 20
+            else f"{writer.written / (1 << 20):,.1f} MiB"
+        )
+        line = f"recorded {writer.records:,} records to {writer.path} ({size})"
+        if writer.stopped_by_limit:
+            line += f": recording stopped at {writer.limit_mib:g} MiB"
+        return line

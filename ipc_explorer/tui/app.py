@@ -44,9 +44,9 @@ from ipc_explorer.session import (
     SessionError,
     UsageError,
 )
-from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB
 from ipc_explorer.teach.lessons import Lesson
 from ipc_explorer.teach.why import session_diagnoses
+from ipc_explorer.telemetry.recording import DEFAULT_LIMIT_MIB
 from ipc_explorer.transports import MECHANISMS, MessageTooLarge, TransportError
 from ipc_explorer.transports import shutdown as shutdown_transports
 from ipc_explorer.tui.bytes_view import BytesPanel

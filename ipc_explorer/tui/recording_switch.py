@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ipc_explorer.session import Session
-from ipc_explorer.session.recording import DEFAULT_LIMIT_MIB, RecordingError, SessionRecorder
+from ipc_explorer.session.recording import SessionRecorder
 from ipc_explorer.teach.why import session_diagnoses
+from ipc_explorer.telemetry.recording import DEFAULT_LIMIT_MIB, RecordingError
 
 
 class RecordingSwitch:
