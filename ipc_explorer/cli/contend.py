@@ -16,7 +16,6 @@ from ipc_explorer.cli.args import add_record_options, cancel_on_signals
 from ipc_explorer.lab.config import FIXES, SCENARIOS, ContendConfig
 from ipc_explorer.lab.locks import LOCK_KINDS
 from ipc_explorer.lab.recording import LabRecorder
-from ipc_explorer.lab.replay import LabReplay, read_lab_recording
 from ipc_explorer.lab.run import ContendRun
 from ipc_explorer.telemetry.recording import DEFAULT_LIMIT_MIB
 
@@ -217,22 +216,3 @@ def print_contend(result: dict[str, Any], console: Console) -> None:
 
 def _figures(f: dict[str, float]) -> str:
     return f"{_us(f['mean_us'])} / {_us(f['p99_us'])} / {_us(f['max_us'])}"
-
-
-def replay_lab(args: argparse.Namespace, err: Console) -> int:
-    """``replay FILE`` of a lab recording: its summary made again from the records (--json),
-    or the lab's screen drawn from them, with a timeline."""
-    recording = read_lab_recording(args.file)
-    replay = LabReplay(recording)
-    for note in recording.notes:
-        err.print(f"[dim]{escape(note)}[/]")
-    if recording.problem:
-        err.print(f"[yellow]warning:[/] {escape(recording.problem)}")
-    if args.json:
-        replay.seek(replay.length)
-        print(json.dumps(replay.summary()))
-        return 1 if recording.problem else 0
-    from ipc_explorer.tui.lab_replay import run_lab_replay  # Textual loads only when it draws
-
-    run_lab_replay(replay, theme=args.theme)
-    return 0

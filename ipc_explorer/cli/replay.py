@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ipc_explorer.cli.args import EXIT_FAILED, EXIT_OK
-from ipc_explorer.cli.contend import replay_lab
 from ipc_explorer.cli.step import step_result
+from ipc_explorer.lab.replay import LabReplay, read_lab_recording
 from ipc_explorer.session.replay import Replay, read_session_recording
 from ipc_explorer.telemetry.recording import read_header
 
@@ -33,10 +33,13 @@ def add_parser(sub: Any) -> None:
 
 
 def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
-    if read_header(args.file)["kind"] == "lab":  # the contention lab's: its own screen
-        return replay_lab(args, err)
-    recording = read_session_recording(args.file)
-    replay = Replay(recording)
+    lab = read_header(args.file)["kind"] == "lab"  # the contention lab's: its own screen
+    replay: Replay | LabReplay
+    if lab:
+        replay = LabReplay(read_lab_recording(args.file))
+    else:
+        replay = Replay(read_session_recording(args.file))
+    recording = replay.recording
     for note in recording.notes:
         err.print(f"[dim]{escape(note)}[/]")
     if recording.problem:
@@ -44,13 +47,19 @@ def execute(args: argparse.Namespace, console: Console, err: Console) -> int:
     if args.json:
         replay.seek(replay.length)
         summary = replay.summary()
-        if recording.header.get("command") == "step":  # what `step --json` printed
-            summary = _step_summary(replay)
+        if isinstance(replay, Replay) and recording.header.get("command") == "step":
+            summary = _step_summary(replay)  # what `step --json` printed
         print(json.dumps(summary))
         return EXIT_FAILED if recording.problem else EXIT_OK
-    from ipc_explorer.tui.replay_app import run_replay  # Textual loads only when it draws
+    # Textual loads only when it draws.
+    if isinstance(replay, LabReplay):
+        from ipc_explorer.tui.lab_replay import run_lab_replay
 
-    run_replay(replay, theme=args.theme)
+        run_lab_replay(replay, theme=args.theme)
+    else:
+        from ipc_explorer.tui.replay_app import run_replay
+
+        run_replay(replay, theme=args.theme)
     return EXIT_OK
 
 
