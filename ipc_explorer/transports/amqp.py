@@ -319,25 +319,25 @@ class AmqpTransport(Transport):
         socket: with a prefetch window the broker pushes messages there before they are asked
         for."""
         facts = Facts()
-        # The kernel's part first: it does not depend on the broker answering.
-        receiver = ends.get("receiver")
-        if receiver is not None and "in" in receiver.fds:
-            socket_facts = descriptor_facts(receiver.pid, receiver.fds["in"], prefix="consumer_")
-            for name in ("consumer_queued_bytes", "consumer_fd_target"):
-                if name in socket_facts:
-                    facts.items[name] = socket_facts.items[name]
+        # The broker first: by the time it has answered, a delivery it pushes at once is in
+        # the consumer's socket. The kernel's part is read whether or not the broker answers.
         try:
             connection = _connect(_url_of(plan), "queue.declare passive")
             try:
                 ok = connection.channel().queue_declare(plan.names["queue"], passive=True)
             finally:
                 connection.close()
+            source = f"queue.declare (passive) of {plan.names['queue']}: the broker's reply"
+            facts.add("queue_depth", ok.method.message_count, source)
+            facts.add("consumers", ok.method.consumer_count, source)
         except (TransportError, pika.exceptions.AMQPError) as exc:
             facts.add("queue", f"unreadable: {exc}", "the broker")
-            return facts
-        source = f"queue.declare (passive) of {plan.names['queue']}: the broker's reply"
-        facts.add("queue_depth", ok.method.message_count, source)
-        facts.add("consumers", ok.method.consumer_count, source)
+        receiver = ends.get("receiver")
+        if receiver is not None and "in" in receiver.fds:
+            socket_facts = descriptor_facts(receiver.pid, receiver.fds["in"], prefix="consumer_")
+            for name in ("consumer_queued_bytes", "consumer_fd_target"):
+                if name in socket_facts:
+                    facts.items[name] = socket_facts.items[name]
         return facts
 
     # -- in a child ----------------------------------------------------------------------

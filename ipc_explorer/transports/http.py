@@ -369,7 +369,11 @@ class HttpTransport(Transport):
 
     @classmethod
     def kernel_facts(cls, plan: ChannelPlan, ends: dict[str, ChannelEnd]) -> Facts:
-        if not cls.per_request:
+        """The server's end of the sender's connection when the receiver has said which it
+        is; until then (a TLS handshake still going) and with a connection per request, every
+        connection of the server's port, from /proc/net/tcp."""
+        receiver = ends.get("receiver")
+        if not cls.per_request and receiver is not None and "in" in receiver.fds:
             return super().kernel_facts(plan, ends)
         return _server_side_facts(plan.names["port"])
 
