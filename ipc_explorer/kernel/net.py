@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 TCP_STATES = {
@@ -11,8 +12,8 @@ TCP_STATES = {
 }  # fmt: skip
 
 
-def inet_socket(inode: int, protocol: str) -> dict[str, Any] | None:
-    """The row of the socket with this inode in /proc/net/{protocol}[6], or None."""
+def socket_rows(protocol: str) -> Iterator[dict[str, Any]]:
+    """Every row of /proc/net/{protocol} and {protocol}6, as names and numbers."""
     for table in (protocol, protocol + "6"):
         try:
             with open(f"/proc/net/{table}") as f:
@@ -21,7 +22,7 @@ def inet_socket(inode: int, protocol: str) -> dict[str, Any] | None:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) < 10 or int(fields[9]) != inode:
+            if len(fields) < 10:
                 continue
             tx, rx = (int(x, 16) for x in fields[4].split(":"))
             row: dict[str, Any] = {
@@ -31,24 +32,26 @@ def inet_socket(inode: int, protocol: str) -> dict[str, Any] | None:
                 "state": TCP_STATES.get(fields[3], fields[3]),
                 "tx_queue": tx,
                 "rx_queue": rx,
+                "inode": int(fields[9]),
             }
             if protocol == "udp" and len(fields) >= 13:
                 row["drops"] = int(fields[12])
-            return row
-    return None
+            yield row
+
+
+def inet_socket(inode: int, protocol: str) -> dict[str, Any] | None:
+    """The row of the socket with this inode in /proc/net/{protocol}[6], or None."""
+    return next((row for row in socket_rows(protocol) if row["inode"] == inode), None)
 
 
 def peer_row(row: dict[str, Any]) -> dict[str, Any] | None:
     """The other end of a connected TCP socket on this machine: the row whose local address
     is this one's remote address (loopback connections have both ends here)."""
-    try:
-        with open(f"/proc/net/{row['table']}") as f:
-            lines = f.read().splitlines()[1:]
-    except FileNotFoundError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 10 and fields[1] == row["remote"] and fields[2] == row["local"]:
-            tx, rx = (int(x, 16) for x in fields[4].split(":"))
-            return {"tx_queue": tx, "rx_queue": rx, "inode": int(fields[9])}
+    for other in socket_rows("tcp"):
+        if (
+            other["table"] == row["table"]
+            and other["local"] == row["remote"]
+            and other["remote"] == row["local"]
+        ):
+            return other
     return None

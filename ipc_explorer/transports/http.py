@@ -26,6 +26,7 @@ import httptools
 
 from ipc_explorer.codecs.base import Span
 from ipc_explorer.kernel.facts import Facts
+from ipc_explorer.kernel.net import socket_rows
 from ipc_explorer.transports import register
 from ipc_explorer.transports.base import (
     MAX_STREAM_MESSAGE,
@@ -453,18 +454,10 @@ def _server_side_facts(port: int) -> Facts:
     queued = 0
     rows = 0
     suffix = f":{port:04X}"
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/net/{table}") as f:
-                lines = f.read().splitlines()[1:]
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 10 or not fields[1].endswith(suffix) or fields[3] == "0A":
-                continue
-            queued += int(fields[4].split(":")[1], 16)
-            rows += fields[3] == "01"
+    for row in socket_rows("tcp"):
+        if row["local"].endswith(suffix) and row["state"] != "LISTEN":
+            queued += row["rx_queue"]
+            rows += row["state"] == "ESTABLISHED"
     where = f"/proc/net/tcp, rx_queue of the server's connections on port {port}"
     facts.add("queued_bytes", queued, where)
     facts.add("server_connections_open", rows, f"/proc/net/tcp, ESTABLISHED on port {port}")

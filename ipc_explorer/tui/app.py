@@ -53,7 +53,7 @@ from ipc_explorer.tui.bytes_view import BytesPanel
 from ipc_explorer.tui.contend_screen import ContendScreen
 from ipc_explorer.tui.dialogs import ChoiceScreen, InjectScreen, TextScreen, keys_help
 from ipc_explorer.tui.flow import FlowPanel
-from ipc_explorer.tui.inspector_screen import inspector_for
+from ipc_explorer.tui.inspector_screen import inspector_for, marked_diff_base
 from ipc_explorer.tui.lesson_panel import LessonPanel
 from ipc_explorer.tui.recording_switch import RecordingSwitch
 from ipc_explorer.tui.step_bar import StepBar
@@ -487,12 +487,7 @@ class IpcExplorerApp(App[None]):
 
     def action_mark_diff_base(self) -> None:
         """Mark the selected message; the inspector then compares the next one chosen with it."""
-        sample = self._chosen_sample
-        if sample is None or sample.get("truncated"):
-            self.notify("select a message in the flow list first, then press b", severity="warning")
-            return
-        self._diff_base = sample
-        self.notify(f"message {sample['seq']} is the diff base: select another, then press d")
+        self._diff_base = marked_diff_base(self._chosen_sample, self.notify) or self._diff_base
 
     # -- teaching ----------------------------------------------------------------------------
     def action_step(self) -> None:

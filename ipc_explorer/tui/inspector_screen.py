@@ -43,6 +43,16 @@ def annotated(result: Decoded) -> AnnotatedMessage:
     return AnnotatedMessage(result.data, spans, 0, len(result.data), False, error)
 
 
+def marked_diff_base(sample: dict[str, Any] | None, notify: Any) -> dict[str, Any] | None:
+    """The message b marks as the diff base (said through ``notify``), or None: a message
+    must be selected, and whole."""
+    if sample is None or sample.get("truncated"):
+        notify("select a message in the flow list first, then press b", severity="warning")
+        return None
+    notify(f"message {sample['seq']} is the diff base: select another, then press d")
+    return sample
+
+
 def inspector_for(
     recent: Iterable[dict[str, Any]],
     chosen: dict[str, Any] | None,

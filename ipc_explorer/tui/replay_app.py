@@ -18,7 +18,7 @@ from ipc_explorer.teach.why import Diagnosis, diagnosis_from_json
 from ipc_explorer.tui.bytes_view import BytesPanel
 from ipc_explorer.tui.dialogs import TextScreen
 from ipc_explorer.tui.flow import FlowPanel
-from ipc_explorer.tui.inspector_screen import inspector_for
+from ipc_explorer.tui.inspector_screen import inspector_for, marked_diff_base
 from ipc_explorer.tui.player import PlayerApp
 from ipc_explorer.tui.sync_view import SyncPanel
 from ipc_explorer.tui.timeline import Timeline, clock
@@ -119,12 +119,7 @@ class ReplayApp(PlayerApp):
         )
 
     def action_mark_diff_base(self) -> None:
-        sample = self._chosen_sample
-        if sample is None or sample.get("truncated"):
-            self.notify("select a message in the flow list first, then press b", severity="warning")
-            return
-        self._diff_base = sample
-        self.notify(f"message {sample['seq']} is the diff base: select another, then press d")
+        self._diff_base = marked_diff_base(self._chosen_sample, self.notify) or self._diff_base
 
     def action_why(self) -> None:
         """The kernel's account of each child as last recorded before this moment (a
